@@ -1,0 +1,131 @@
+//! The errors of the protocol: the error codes of RFC 6749 section 5.2, and the
+//! failures of storage that the protocol has to answer for.
+
+use std::borrow::Cow;
+
+/// A refusal the token endpoint sends back, with the RFC's error code.
+///
+/// The description is what the client sees: it never holds a secret, a token or an
+/// internal cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// RFC 6749 §5.2: "The request is missing a required parameter, includes an
+    /// unsupported parameter value (other than grant type), repeats a parameter,
+    /// includes multiple credentials, utilizes more than one mechanism for
+    /// authenticating the client, or is otherwise malformed."
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Cow<'static, str>),
+
+    /// RFC 6749 §5.2: "Client authentication failed (e.g., unknown client, no client
+    /// authentication included, or unsupported authentication method)." Answered with
+    /// 401, and `WWW-Authenticate` naming the scheme the client tried (`basic`).
+    #[error("invalid_client: {description}")]
+    InvalidClient {
+        /// What the client sees.
+        description: Cow<'static, str>,
+        /// Whether the client authenticated with HTTP Basic.
+        basic: bool,
+    },
+
+    /// RFC 6749 §5.2: "The provided authorization grant (e.g., authorization code,
+    /// resource owner credentials) or refresh token is invalid, expired, revoked, does
+    /// not match the redirection URI used in the authorization request, or was issued
+    /// to another client."
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Cow<'static, str>),
+
+    /// RFC 6749 §5.2: "The authenticated client is not authorized to use this
+    /// authorization grant type."
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Cow<'static, str>),
+
+    /// RFC 6749 §5.2: "The authorization grant type is not supported by the
+    /// authorization server."
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(Cow<'static, str>),
+
+    /// RFC 6749 §5.2: "The requested scope is invalid, unknown, malformed, or exceeds
+    /// the scope granted by the resource owner."
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Cow<'static, str>),
+
+    /// RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected condition
+    /// that prevented it from fulfilling the request." The cause goes to the log only.
+    #[error("server_error")]
+    ServerError,
+
+    /// RFC 6749 §4.1.2.1: "The authorization server is currently unable to handle the
+    /// request due to a temporary overloading or maintenance of the server." Sent when
+    /// the database cannot be reached.
+    #[error("temporarily_unavailable")]
+    TemporarilyUnavailable,
+}
+
+impl OAuthError {
+    /// `invalid_request` with a fixed description.
+    pub fn invalid_request(description: &'static str) -> Self {
+        Self::InvalidRequest(Cow::Borrowed(description))
+    }
+
+    /// `invalid_client`; `basic` says whether HTTP Basic was used.
+    pub fn invalid_client(description: &'static str, basic: bool) -> Self {
+        Self::InvalidClient {
+            description: Cow::Borrowed(description),
+            basic,
+        }
+    }
+
+    /// The RFC 6749 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The `error_description` the client sees.
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidRequest(d)
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d) => d,
+            Self::InvalidClient { description, .. } => description,
+            Self::ServerError => "The server encountered an unexpected condition.",
+            Self::TemporarilyUnavailable => {
+                "The server cannot reach its database right now; try again shortly."
+            }
+        }
+    }
+}
+
+/// A failure of a store. The message is for the log, never for a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (connection refused or lost, pool exhausted,
+    /// locked beyond the busy timeout). Answered with 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken (a client id that already exists, say).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else: a bug or corrupt data. Answered with 500.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => Self::TemporarilyUnavailable,
+            StoreError::Conflict(_) | StoreError::Other(_) => Self::ServerError,
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! A token request as parameters: client authentication (RFC 6749 §2.3) and the grant
+//! (§4.3, §4.4, §6), parsed from name/value pairs the HTTP layer extracted.
+
+use std::collections::HashSet;
+
+use base64::alphabet::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use percent_encoding::percent_decode_str;
+
+use crate::{ClientSecret, GrantRequest, GrantType, OAuthError};
+
+/// Standard base64 that accepts the encoded credentials with or without padding.
+const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// How the client authenticated.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// `client_secret_basic`: HTTP Basic, id and secret form-url-encoded first
+    /// (RFC 6749 §2.3.1).
+    Basic {
+        /// The client id, decoded.
+        client_id: String,
+        /// The secret, decoded.
+        secret: ClientSecret,
+    },
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    Post {
+        /// The client id.
+        client_id: String,
+        /// The secret.
+        secret: ClientSecret,
+    },
+    /// No credentials at all.
+    None,
+}
+
+impl ClientAuth {
+    /// Whether HTTP Basic was used, so a 401 names that scheme.
+    pub fn is_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+
+    /// The client id presented, if any (for logs and metrics: ids are not secrets).
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Basic { client_id, .. } | Self::Post { client_id, .. } => Some(client_id),
+            Self::None => None,
+        }
+    }
+
+    /// Parses an `Authorization` header as HTTP Basic client credentials.
+    pub fn from_basic_header(header: &[u8]) -> Result<Self, OAuthError> {
+        let malformed = || OAuthError::invalid_client("The Basic authorization header is malformed.", true);
+        let header = std::str::from_utf8(header).map_err(|_| malformed())?;
+        let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(malformed)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(OAuthError::invalid_client(
+                "Only the Basic authorization scheme authenticates clients here.",
+                true,
+            ));
+        }
+        let decoded = BASIC_BASE64.decode(encoded.trim()).map_err(|_| malformed())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+        Ok(Self::Basic {
+            client_id: form_decode(id).ok_or_else(malformed)?,
+            secret: ClientSecret::new(form_decode(secret).ok_or_else(malformed)?),
+        })
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding of one component (RFC 6749 §2.3.1,
+/// appendix B): `+` is a space, `%XX` a byte; the result must be UTF-8.
+fn form_decode(text: &str) -> Option<String> {
+    let spaced = text.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// Request parameters with each name given at most once (RFC 6749 §3.2: "Request and
+/// response parameters MUST NOT be included more than once"), and empty values
+/// dropped (§3.1: "Parameters sent without a value MUST be treated as if they were
+/// omitted from the request").
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Checks name/value pairs for repeats and forbidden characters.
+    pub fn new(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+        let mut seen = HashSet::with_capacity(pairs.len());
+        for (name, value) in &pairs {
+            if !seen.insert(name.as_str()) {
+                return Err(OAuthError::invalid_request("A parameter is repeated."));
+            }
+            if name.contains('\0') || value.contains('\0') {
+                return Err(OAuthError::invalid_request("A parameter holds a NUL character."));
+            }
+        }
+        let pairs = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        Ok(Self(pairs))
+    }
+
+    /// Moves the value of `name` out.
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        let at = self.0.iter().position(|(n, _)| n == name)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    /// Whether `name` was given.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// A parsed token request.
+#[derive(Debug)]
+pub struct TokenRequest {
+    /// How the client authenticated.
+    pub client_auth: ClientAuth,
+    /// The grant, or why it cannot be served. Kept apart so that the client is
+    /// authenticated before it learns anything about the grant.
+    pub grant: Result<GrantRequest, OAuthError>,
+}
+
+impl TokenRequest {
+    /// Parses a token request from its parameters and `Authorization` header.
+    /// `default_grant_type` stands in when the request names none (a route option).
+    pub fn parse(
+        mut params: Params,
+        authorization: Option<&[u8]>,
+        default_grant_type: Option<GrantType>,
+    ) -> Result<Self, OAuthError> {
+        let body_id = params.take("client_id");
+        let body_secret = params.take("client_secret");
+        let client_auth = match (authorization, body_id, body_secret) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "The client authenticated with more than one method (RFC 6749 §2.3).",
+                ))
+            }
+            (Some(header), None, None) => ClientAuth::from_basic_header(header)?,
+            (None, Some(client_id), Some(secret)) => ClientAuth::Post {
+                client_id,
+                secret: ClientSecret::new(secret),
+            },
+            (None, None, Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "client_secret was given without client_id.",
+                ))
+            }
+            (None, Some(_), None) | (None, None, None) => ClientAuth::None,
+        };
+        let grant = match params.take("grant_type") {
+            Some(name) => match name.parse::<GrantType>() {
+                Ok(grant_type) => GrantRequest::parse(grant_type, &mut params),
+                Err(()) => Err(OAuthError::UnsupportedGrantType(
+                    "This grant type is not supported.".into(),
+                )),
+            },
+            None => match default_grant_type {
+                Some(grant_type) => GrantRequest::parse(grant_type, &mut params),
+                None => {
+                    return Err(OAuthError::invalid_request(
+                        "The grant_type parameter is missing.",
+                    ))
+                }
+            },
+        };
+        Ok(Self { client_auth, grant })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::STANDARD as B64;
+
+    use super::*;
+    use crate::Scope;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn basic(raw: &str) -> Vec<u8> {
+        format!("Basic {}", B64.encode(raw)).into_bytes()
+    }
+
+    #[test]
+    fn repeated_parameter_is_invalid_request() {
+        let pairs = vec![("scope".into(), "a".into()), ("scope".into(), "b".into())];
+        assert_eq!(Params::new(pairs).unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn empty_values_count_as_omitted() {
+        let mut p = params(&[("scope", ""), ("grant_type", "client_credentials")]);
+        assert!(!p.contains("scope"));
+        assert_eq!(p.take("grant_type").as_deref(), Some("client_credentials"));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = basic("svc%3Aa+b%25:s%2Bcr%3At");
+        let ClientAuth::Basic { client_id, secret } = ClientAuth::from_basic_header(&header).unwrap() else {
+            panic!("expected Basic");
+        };
+        assert_eq!(client_id, "svc:a b%");
+        assert_eq!(secret.expose(), "s+cr:t");
+    }
+
+    #[test]
+    fn broken_basic_headers_are_invalid_client() {
+        for header in [
+            b"Basic !!!".to_vec(),
+            basic("no-colon"),
+            b"Basic".to_vec(),
+            vec![b'B', b'a', b's', b'i', b'c', b' ', 0xff],
+            basic("bad%ff:x"),
+        ] {
+            let err = ClientAuth::from_basic_header(&header).unwrap_err();
+            assert_eq!(err.code(), "invalid_client");
+            assert!(matches!(err, OAuthError::InvalidClient { basic: true, .. }));
+        }
+    }
+
+    #[test]
+    fn two_authentication_methods_are_invalid_request() {
+        let p = params(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "a"),
+            ("client_secret", "b"),
+        ]);
+        let err = TokenRequest::parse(p, Some(&basic("a:b")), None).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+    }
+
+    #[test]
+    fn missing_grant_type_is_invalid_request_unless_a_route_supplies_one() {
+        let err = TokenRequest::parse(params(&[]), None, None).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        let req = TokenRequest::parse(params(&[]), None, Some(GrantType::ClientCredentials)).unwrap();
+        assert!(matches!(
+            req.grant,
+            Ok(GrantRequest::ClientCredentials { scope: None })
+        ));
+    }
+
+    #[test]
+    fn unknown_grant_type_is_deferred_until_the_client_is_known() {
+        let p = params(&[
+            ("grant_type", "implicit"),
+            ("client_id", "a"),
+            ("client_secret", "b"),
+        ]);
+        let req = TokenRequest::parse(p, None, None).unwrap();
+        assert!(matches!(req.client_auth, ClientAuth::Post { .. }));
+        assert_eq!(req.grant.unwrap_err().code(), "unsupported_grant_type");
+    }
+
+    #[test]
+    fn scope_is_parsed() {
+        let p = params(&[("grant_type", "client_credentials"), ("scope", "b a")]);
+        let req = TokenRequest::parse(p, None, None).unwrap();
+        let Ok(GrantRequest::ClientCredentials { scope: Some(scope) }) = req.grant else {
+            panic!("expected a scope");
+        };
+        assert_eq!(scope, Scope::parse("a b").unwrap());
+    }
+}

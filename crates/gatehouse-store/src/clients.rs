@@ -1,0 +1,152 @@
+//! [`ClientStore`] on SQL.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gatehouse_core::store::{ChangeKind, ClientLookup, ClientStore};
+use gatehouse_core::{Client, ClientId, GrantTypes, Scope, SecretHash, StoreError, TokenFormat, UnixTime};
+
+use crate::error::{corrupt, db_error};
+use crate::feed::RECORD_CHANGE;
+use crate::{on_pool, SqlStore};
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: String,
+    scope: String,
+    grant_types: String,
+    audience: Option<String>,
+    access_token_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
+    token_format: String,
+    can_introspect: bool,
+    created_at: i64,
+}
+
+impl ClientRow {
+    fn into_client(self) -> Result<Client, StoreError> {
+        Ok(Client {
+            id: ClientId::parse(&self.client_id).ok_or_else(|| corrupt("client_id", &self.client_id))?,
+            secret_hash: SecretHash::from_stored(&self.secret_hash).map_err(|e| corrupt("secret_hash", e))?,
+            scope: Scope::parse(&self.scope).map_err(|e| corrupt("scope", e))?,
+            grant_types: GrantTypes::parse(&self.grant_types).map_err(|e| corrupt("grant_types", e))?,
+            token_format: self
+                .token_format
+                .parse::<TokenFormat>()
+                .map_err(|()| corrupt("token_format", &self.token_format))?,
+            name: self.name,
+            audience: self.audience,
+            access_token_ttl: self.access_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            can_introspect: self.can_introspect,
+            created_at: self.created_at,
+        })
+    }
+}
+
+const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, scope, grant_types, audience, access_token_ttl, \
+     refresh_token_ttl, token_format, can_introspect, created_at";
+
+#[async_trait]
+impl ClientLookup for SqlStore {
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1");
+        let row: Option<ClientRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await)
+        .map_err(db_error)?;
+        row.map(|r| r.into_client().map(Arc::new)).transpose()
+    }
+}
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO clients ({CLIENT_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+        );
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&sql)
+                .bind(client.id.as_str())
+                .bind(&client.name)
+                .bind(client.secret_hash.to_stored())
+                .bind(client.scope.to_string())
+                .bind(client.grant_types.to_string())
+                .bind(client.audience.as_deref())
+                .bind(client.access_token_ttl)
+                .bind(client.refresh_token_ttl)
+                .bind(client.token_format.as_str())
+                .bind(client.can_introspect)
+                .bind(client.created_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(RECORD_CHANGE)
+                .bind(ChangeKind::Client.as_str())
+                .bind(client.id.as_str())
+                .bind(client.created_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await)
+        .map_err(db_error)
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY client_id");
+        let rows: Vec<ClientRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await).map_err(db_error)?;
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+
+    async fn delete_client(&self, id: &ClientId, now: UnixTime) -> Result<bool, StoreError> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(RECORD_CHANGE)
+                .bind(ChangeKind::Client.as_str())
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await.map(|()| deleted == 1)
+        }
+        .await)
+        .map_err(db_error)
+    }
+
+    async fn replace_secret(
+        &self,
+        id: &ClientId,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query("UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3")
+                .bind(hash.to_stored())
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(RECORD_CHANGE)
+                .bind(ChangeKind::Client.as_str())
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await.map(|()| updated == 1)
+        }
+        .await)
+        .map_err(db_error)
+    }
+}

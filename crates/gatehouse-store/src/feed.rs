@@ -1,0 +1,43 @@
+//! [`ChangeFeed`] on SQL: the `changes` table.
+
+use async_trait::async_trait;
+use gatehouse_core::store::{Change, ChangeFeed, ChangeKind};
+use gatehouse_core::{StoreError, UnixTime};
+
+use crate::error::db_error;
+use crate::{on_pool, SqlStore};
+
+/// Records a change; run in the transaction that makes it.
+pub(crate) const RECORD_CHANGE: &str = "INSERT INTO changes (kind, key, at) VALUES ($1, $2, $3)";
+
+#[async_trait]
+impl ChangeFeed for SqlStore {
+    async fn latest_change(&self) -> Result<i64, StoreError> {
+        let latest: Option<i64> = on_pool!(self, pool => sqlx::query_scalar("SELECT MAX(id) FROM changes")
+            .fetch_one(pool)
+            .await)
+        .map_err(db_error)?;
+        Ok(latest.unwrap_or(0))
+    }
+
+    async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        let rows: Vec<(i64, String, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, kind, key FROM changes WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+        .map_err(db_error)?;
+        // A kind this version does not know (written by a newer one) is skipped.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, kind, key)| ChangeKind::parse(&kind).map(|kind| Change { id, kind, key }))
+            .collect())
+    }
+
+    async fn prune_changes(&self, before: UnixTime) -> Result<u64, StoreError> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM changes WHERE at < $1").bind(before).execute(pool).await.map(|r| r.rows_affected()))
+            .map_err(db_error)
+    }
+}
