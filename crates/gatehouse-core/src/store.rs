@@ -31,6 +31,8 @@ pub trait ClientStore: ClientLookup {
         hash: &SecretHash,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
+    /// The longest per-client access token lifetime, if any client has one.
+    async fn max_access_token_ttl(&self) -> Result<Option<i64>, StoreError>;
 }
 
 /// A signing key as stored: the private key sealed under the master key.

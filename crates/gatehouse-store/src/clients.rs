@@ -149,4 +149,11 @@ impl ClientStore for SqlStore {
         .await)
         .map_err(db_error)
     }
+
+    async fn max_access_token_ttl(&self) -> Result<Option<i64>, StoreError> {
+        on_pool!(self, pool => sqlx::query_scalar("SELECT MAX(access_token_ttl) FROM clients")
+            .fetch_one(pool)
+            .await)
+        .map_err(db_error)
+    }
 }

@@ -1,0 +1,180 @@
+//! `gatehouse client create|list|show|delete|rotate-secret`.
+
+use std::io::Read as _;
+
+use gatehouse_core::secret::MIN_IMPORTED_SECRET_LEN;
+use gatehouse_core::store::{ClientLookup, ClientStore};
+use gatehouse_core::{
+    Client, ClientId, ClientSecret, Clock as _, GrantTypes, Random, Scope, SecretHash, StoreError,
+    SystemClock, SystemRandom, TokenFormat,
+};
+use gatehouse_store::SqlStore;
+use serde_json::{json, Value};
+
+use super::{print, AdminError};
+use crate::cli::{ClientCommand, ClientRef, CreateClient};
+
+/// Longest lifetime a client may be given: ten years.
+const MAX_TTL: i64 = 10 * 365 * 24 * 3600;
+
+pub(super) async fn run(store: &SqlStore, command: ClientCommand) -> Result<(), AdminError> {
+    match command {
+        ClientCommand::Create(args) => create(store, args).await,
+        ClientCommand::List(json) => {
+            let clients: Vec<Value> = store.list_clients().await?.iter().map(client_json).collect();
+            if json.json {
+                println!("{}", json!({ "clients": clients }));
+            } else {
+                for c in &clients {
+                    println!(
+                        "{}\t{}\t{}",
+                        c["client_id"].as_str().unwrap_or_default(),
+                        c["name"].as_str().unwrap_or_default(),
+                        c["scope"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show(ClientRef { id, json }) => {
+            let client = store
+                .find_client(&parse_id(&id)?)
+                .await?
+                .ok_or_else(|| not_found(&id))?;
+            print(&client_json(&client), json);
+            Ok(())
+        }
+        ClientCommand::Delete(ClientRef { id, json }) => {
+            if !store.delete_client(&parse_id(&id)?, SystemClock.now()).await? {
+                return Err(not_found(&id));
+            }
+            print(&json!({ "deleted": id }), json);
+            Ok(())
+        }
+        ClientCommand::RotateSecret(ClientRef { id, json }) => {
+            let client_id = parse_id(&id)?;
+            let secret = ClientSecret::generate(&SystemRandom);
+            if !store
+                .replace_secret(&client_id, &SecretHash::sha256(&secret), SystemClock.now())
+                .await?
+            {
+                return Err(not_found(&id));
+            }
+            print(
+                &json!({ "client_id": id, "client_secret": secret.expose() }),
+                json,
+            );
+            Ok(())
+        }
+    }
+}
+
+fn parse_id(id: &str) -> Result<ClientId, AdminError> {
+    ClientId::parse(id).ok_or_else(|| {
+        AdminError::usage("a client id is 1 to 255 printable ASCII characters (RFC 6749 appendix A.1)")
+    })
+}
+
+fn not_found(id: &str) -> AdminError {
+    AdminError::failed(format!("no client with id {id:?}"))
+}
+
+fn ttl(value: Option<i64>, flag: &str) -> Result<Option<i64>, AdminError> {
+    match value {
+        Some(s) if !(1..=MAX_TTL).contains(&s) => Err(AdminError::usage(format!(
+            "{flag} must be from 1 to {MAX_TTL} seconds"
+        ))),
+        other => Ok(other),
+    }
+}
+
+async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> {
+    let rng = SystemRandom;
+    let id = match &args.client_id {
+        Some(id) => parse_id(id)?,
+        None => parse_id(&rng.token(16))?,
+    };
+    let scope =
+        Scope::parse(&args.scope).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))?;
+    let grant_types = GrantTypes::parse(&args.grant_types)
+        .map_err(|name| AdminError::usage(format!("--grant-types: unknown grant type {name:?}")))?;
+    if grant_types.is_empty() {
+        return Err(AdminError::usage("--grant-types: name at least one grant type"));
+    }
+    let token_format: TokenFormat = args
+        .token_format
+        .parse()
+        .map_err(|()| AdminError::usage("--token-format must be jwt or opaque"))?;
+    if args.audience.as_deref() == Some("") {
+        return Err(AdminError::usage("--audience must not be empty"));
+    }
+    let (secret, secret_hash) = if args.secret_stdin {
+        let secret = read_secret_from_stdin()?;
+        let hash = SecretHash::argon2id(&secret, &rng).map_err(AdminError::failed)?;
+        (secret, hash)
+    } else {
+        let secret = ClientSecret::generate(&rng);
+        let hash = SecretHash::sha256(&secret);
+        (secret, hash)
+    };
+    let client = Client {
+        id,
+        name: args.name,
+        secret_hash,
+        scope,
+        grant_types,
+        audience: args.audience,
+        access_token_ttl: ttl(args.token_ttl, "--token-ttl")?,
+        refresh_token_ttl: ttl(args.refresh_token_ttl, "--refresh-token-ttl")?,
+        token_format,
+        can_introspect: args.can_introspect,
+        created_at: SystemClock.now(),
+    };
+    store.insert_client(&client).await.map_err(|e| match e {
+        StoreError::Conflict(_) => AdminError::failed(format!(
+            "a client with id {:?} exists already",
+            client.id.as_str()
+        )),
+        other => other.into(),
+    })?;
+    let mut shown = client_json(&client);
+    shown["client_secret"] = Value::String(secret.expose().to_owned());
+    print(&shown, args.json);
+    Ok(())
+}
+
+/// The imported secret: all of standard input, less one trailing line break.
+fn read_secret_from_stdin() -> Result<ClientSecret, AdminError> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| {
+        AdminError::usage(format!(
+            "--secret-stdin: cannot read standard input as UTF-8: {e}"
+        ))
+    })?;
+    let secret = text
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&text);
+    if secret.chars().count() < MIN_IMPORTED_SECRET_LEN {
+        return Err(AdminError::usage(format!(
+            "--secret-stdin: the secret must be at least {MIN_IMPORTED_SECRET_LEN} characters"
+        )));
+    }
+    Ok(ClientSecret::new(secret))
+}
+
+/// A client as shown by the CLI: everything but the secret hash.
+fn client_json(client: &Client) -> Value {
+    json!({
+        "client_id": client.id.as_str(),
+        "name": client.name,
+        "scope": client.scope.to_string(),
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "audience": client.audience,
+        "token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
+        "token_format": client.token_format.as_str(),
+        "can_introspect": client.can_introspect,
+        "created_at": client.created_at,
+    })
+}

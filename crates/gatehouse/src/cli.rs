@@ -1,0 +1,110 @@
+//! The command line (CONTRACT §3).
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::ConfigArgs;
+
+/// gatehouse: an OAuth 2.0 authorization server for APIs.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the OAuth endpoints.
+    Serve,
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Apply database migrations and exit.
+    Migrate(JsonFlag),
+}
+
+/// `--json`: print one JSON object.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonFlag {
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gatehouse client …`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client and print its secret (shown this once).
+    Create(CreateClient),
+    /// List clients.
+    List(JsonFlag),
+    /// Show one client.
+    Show(ClientRef),
+    /// Delete a client.
+    Delete(ClientRef),
+    /// Give a client a new secret and print it (shown this once).
+    RotateSecret(ClientRef),
+}
+
+/// A client named on the command line.
+#[derive(Debug, Args)]
+pub struct ClientRef {
+    /// The client id.
+    pub id: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `gatehouse client create`
+#[derive(Debug, Args)]
+pub struct CreateClient {
+    /// A name for people.
+    #[arg(long)]
+    pub name: String,
+    /// The client id; generated when absent.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Scopes the client may ask for, space-separated.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// Grant types, comma-separated.
+    #[arg(long, default_value = "client_credentials")]
+    pub grant_types: String,
+    /// `aud` of its access tokens; default_audience when absent.
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Access token lifetime, seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub token_ttl: Option<i64>,
+    /// Refresh token lifetime, seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_token_ttl: Option<i64>,
+    /// `jwt` or `opaque` access tokens.
+    #[arg(long, default_value = "jwt")]
+    pub token_format: String,
+    /// Read an existing secret (16 characters or more) from standard input.
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// May introspect any token (a resource server).
+    #[arg(long)]
+    pub can_introspect: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `gatehouse keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new current signing key; the old one stays published while its tokens live.
+    Rotate(JsonFlag),
+}

@@ -1,0 +1,463 @@
+//! Configuration: a typed [`Settings`] built once from command-line flags, then
+//! `GATEHOUSE_*` environment variables, then the TOML file, then defaults (CONTRACT §2).
+//!
+//! Every value arrives as text (clap reads flags and the environment; TOML scalars are
+//! turned into text) and is checked in one place, so that a bad value from any source
+//! stops start-up with the same one-line message naming the key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use gatehouse_core::sealing::MasterKey;
+use gatehouse_core::SigningAlg;
+use gatehouse_store::Backend;
+
+/// A setting that cannot be used: which key, and what is wrong with it. Never holds
+/// the value of a secret setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The contract's name of the key.
+    pub key: &'static str,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            key,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "gatehouse: invalid configuration: {}: {}",
+            self.key, self.problem
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The settings as given on the command line or in the environment; each is also a
+/// TOML key of the same name in the `--config` file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to serve on (`:0` picks a free port). Default 127.0.0.1:8080.
+    #[arg(long, global = true, env = "GATEHOUSE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// `sqlite://PATH` or `postgres://…`. Default sqlite://gatehouse.db.
+    #[arg(long, global = true, env = "GATEHOUSE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The `iss` of every token and of the metadata. Default http://<listen>.
+    #[arg(long, global = true, env = "GATEHOUSE_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// `aud` of access tokens for clients created without `--audience`. Default: the issuer.
+    #[arg(long, global = true, env = "GATEHOUSE_DEFAULT_AUDIENCE", value_name = "AUD")]
+    pub default_audience: Option<String>,
+    /// Access token lifetime in seconds. Default 3600.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ACCESS_TOKEN_TTL",
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: Option<String>,
+    /// Refresh token lifetime in seconds. Default 2592000 (30 days).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_REFRESH_TOKEN_TTL",
+        value_name = "SECONDS"
+    )]
+    pub refresh_token_ttl: Option<String>,
+    /// ES256, EdDSA, RS256 or PS256. Default ES256.
+    #[arg(long, global = true, env = "GATEHOUSE_SIGNING_ALG", value_name = "ALG")]
+    pub signing_alg: Option<String>,
+    /// 32 bytes, base64: encrypts private keys at rest. Default: a key file beside a
+    /// SQLite database. Required for PostgreSQL.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_MASTER_KEY",
+        value_name = "BASE64",
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
+    /// PEM certificate chain; with tls_key, serve HTTPS.
+    #[arg(long, global = true, env = "GATEHOUSE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<String>,
+    /// PEM private key for tls_cert.
+    #[arg(long, global = true, env = "GATEHOUSE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<String>,
+    /// Serve plain HTTP on a non-loopback address (behind a TLS proxy).
+    #[arg(long, global = true, env = "GATEHOUSE_ALLOW_INSECURE_HTTP", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_http: Option<String>,
+    /// `text` (default) or `json` log lines.
+    #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Keys the TOML file may hold (the contract's names).
+const FILE_KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "issuer",
+    "default_audience",
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "signing_alg",
+    "master_key",
+    "tls_cert",
+    "tls_key",
+    "allow_insecure_http",
+    "log_format",
+];
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// Given as a setting.
+    Given(MasterKey),
+    /// A key file beside the SQLite database, created on first use.
+    File(PathBuf),
+    /// Nowhere to keep one (an in-memory SQLite database): a fresh key per process.
+    Ephemeral,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to serve on.
+    pub listen: SocketAddr,
+    /// The database.
+    pub database_url: String,
+    /// Its backend.
+    pub backend: Backend,
+    /// `iss`; `None` means `http://<bound address>`, known once bound.
+    pub issuer: Option<String>,
+    /// `aud` for clients without their own; `None` means the issuer.
+    pub default_audience: Option<String>,
+    /// Seconds.
+    pub access_token_ttl: i64,
+    /// Seconds.
+    pub refresh_token_ttl: i64,
+    /// The algorithm of new signing keys.
+    pub signing_alg: SigningAlg,
+    /// Where the master key comes from.
+    pub master_key: MasterKeySource,
+    /// TLS certificate and key files.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Plain HTTP allowed on a non-loopback address.
+    pub allow_insecure_http: bool,
+    /// How logs are written.
+    pub log_format: LogFormat,
+}
+
+/// Longest token lifetime accepted: ten years.
+const MAX_TTL: i64 = 10 * 365 * 24 * 3600;
+
+impl Settings {
+    /// Builds the settings: flags and environment (already merged by clap) over the
+    /// TOML file over defaults.
+    pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => toml::Table::new(),
+        };
+        let value = |given: &Option<String>, key: &'static str| -> Result<Option<String>, ConfigError> {
+            match given {
+                Some(v) => Ok(Some(v.clone())),
+                None => file.get(key).map(|v| toml_scalar(key, v)).transpose(),
+            }
+        };
+        let listen = value(&args.listen, "listen")?;
+        let listen: SocketAddr = listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+            .map_err(|_| {
+                ConfigError::new(
+                    "listen",
+                    "must be an IP address and port, like 127.0.0.1:8080 or [::1]:0",
+                )
+            })?;
+
+        let database_url =
+            value(&args.database_url, "database_url")?.unwrap_or_else(|| "sqlite://gatehouse.db".into());
+        let backend = Backend::from_url(&database_url)
+            .ok_or_else(|| ConfigError::new("database_url", "must start with sqlite:// or postgres://"))?;
+
+        let issuer = value(&args.issuer, "issuer")?
+            .map(|i| check_url("issuer", i))
+            .transpose()?;
+        let default_audience = value(&args.default_audience, "default_audience")?;
+        if default_audience.as_deref() == Some("") {
+            return Err(ConfigError::new("default_audience", "must not be empty"));
+        }
+        let access_token_ttl = ttl(
+            "access_token_ttl",
+            value(&args.access_token_ttl, "access_token_ttl")?,
+            3600,
+        )?;
+        let refresh_token_ttl = ttl(
+            "refresh_token_ttl",
+            value(&args.refresh_token_ttl, "refresh_token_ttl")?,
+            2_592_000,
+        )?;
+        let signing_alg = match value(&args.signing_alg, "signing_alg")? {
+            None => SigningAlg::ES256,
+            Some(name) => name
+                .parse()
+                .map_err(|()| ConfigError::new("signing_alg", "must be one of ES256, EdDSA, RS256, PS256"))?,
+        };
+
+        let master_key = match value(&args.master_key, "master_key")? {
+            Some(text) => MasterKeySource::Given(
+                MasterKey::from_base64(&text).map_err(|e| ConfigError::new("master_key", e.to_string()))?,
+            ),
+            None => match backend {
+                Backend::Postgres => {
+                    return Err(ConfigError::new(
+                        "master_key",
+                        "must be given when database_url is PostgreSQL (every node needs the same key)",
+                    ))
+                }
+                Backend::Sqlite => match sqlite_path(&database_url) {
+                    Some(db) => MasterKeySource::File(db.with_file_name("gatehouse.master.key")),
+                    None => MasterKeySource::Ephemeral,
+                },
+            },
+        };
+
+        let tls = match (
+            value(&args.tls_cert, "tls_cert")?,
+            value(&args.tls_key, "tls_key")?,
+        ) {
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::new("tls_key", "must be set together with tls_cert")),
+            (None, Some(_)) => return Err(ConfigError::new("tls_cert", "must be set together with tls_key")),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "tls_cert",
+                    "TLS termination is not built in yet; serve behind a TLS proxy with allow_insecure_http",
+                ))
+            }
+        };
+        let allow_insecure_http = match value(&args.allow_insecure_http, "allow_insecure_http")?.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ConfigError::new("allow_insecure_http", "must be true or false")),
+        };
+        if tls.is_none() && !listen.ip().is_loopback() && !allow_insecure_http {
+            return Err(ConfigError::new(
+                "listen",
+                "plain HTTP on a non-loopback address needs tls_cert and tls_key, or allow_insecure_http = true",
+            ));
+        }
+        let log_format = match value(&args.log_format, "log_format")?.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(ConfigError::new("log_format", "must be text or json")),
+        };
+
+        Ok(Self {
+            listen,
+            database_url,
+            backend,
+            issuer,
+            default_audience,
+            access_token_ttl,
+            refresh_token_ttl,
+            signing_alg,
+            master_key,
+            tls,
+            allow_insecure_http,
+            log_format,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("config", format!("cannot read {}: {e}", path.display())))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let message = e.message().to_owned();
+        ConfigError::new(
+            "config",
+            format!("{} is not valid TOML: {message}", path.display()),
+        )
+    })?;
+    if let Some(unknown) = table.keys().find(|k| !FILE_KEYS.contains(&k.as_str())) {
+        return Err(ConfigError::new(
+            "config",
+            format!("unknown key {unknown:?} in {}", path.display()),
+        ));
+    }
+    Ok(table)
+}
+
+/// A TOML scalar as text, so that it is checked like a flag or variable.
+fn toml_scalar(key: &'static str, value: &toml::Value) -> Result<String, ConfigError> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err(ConfigError::new(
+            key,
+            "must be a string, a whole number or a boolean",
+        )),
+    }
+}
+
+fn ttl(key: &'static str, value: Option<String>, default: i64) -> Result<i64, ConfigError> {
+    let Some(text) = value else { return Ok(default) };
+    match text.trim().parse::<i64>() {
+        Ok(seconds) if (1..=MAX_TTL).contains(&seconds) => Ok(seconds),
+        _ => Err(ConfigError::new(
+            key,
+            format!("must be a whole number of seconds from 1 to {MAX_TTL}"),
+        )),
+    }
+}
+
+fn check_url(key: &'static str, url: String) -> Result<String, ConfigError> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(url.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::new(key, "must be an http:// or https:// URL"))
+    }
+}
+
+/// The file behind a `sqlite:` URL, or `None` for an in-memory database.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(PathBuf::from(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let s = Settings::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://gatehouse.db");
+        assert_eq!(s.access_token_ttl, 3600);
+        assert_eq!(s.refresh_token_ttl, 2_592_000);
+        assert_eq!(s.signing_alg, SigningAlg::ES256);
+        assert!(
+            matches!(s.master_key, MasterKeySource::File(ref p) if p == Path::new("gatehouse.master.key"))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: Vec<(ConfigArgs, &str)> = vec![
+            (
+                ConfigArgs {
+                    access_token_ttl: Some("abc".into()),
+                    ..Default::default()
+                },
+                "access_token_ttl",
+            ),
+            (
+                ConfigArgs {
+                    signing_alg: Some("HS256".into()),
+                    ..Default::default()
+                },
+                "signing_alg",
+            ),
+            (
+                ConfigArgs {
+                    listen: Some("nonsense".into()),
+                    ..Default::default()
+                },
+                "listen",
+            ),
+            (
+                ConfigArgs {
+                    listen: Some("0.0.0.0:0".into()),
+                    ..Default::default()
+                },
+                "listen",
+            ),
+            (
+                ConfigArgs {
+                    database_url: Some("mysql://x".into()),
+                    ..Default::default()
+                },
+                "database_url",
+            ),
+            (
+                ConfigArgs {
+                    database_url: Some("postgres://x/y".into()),
+                    ..Default::default()
+                },
+                "master_key",
+            ),
+            (
+                ConfigArgs {
+                    master_key: Some("short".into()),
+                    ..Default::default()
+                },
+                "master_key",
+            ),
+        ];
+        for (args, key) in cases {
+            let err = Settings::load(&args).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn insecure_http_can_be_allowed() {
+        let args = ConfigArgs {
+            listen: Some("0.0.0.0:0".into()),
+            allow_insecure_http: Some("true".into()),
+            ..Default::default()
+        };
+        assert!(Settings::load(&args).unwrap().allow_insecure_http);
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/a.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/a.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite://gatehouse.db"),
+            Some(PathBuf::from("gatehouse.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

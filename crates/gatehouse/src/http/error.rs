@@ -1,0 +1,77 @@
+//! One error type for every endpoint: RFC-shaped JSON, the right status and headers.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use gatehouse_core::OAuthError;
+use serde_json::json;
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A protocol error (RFC 6749 §5.2) or a server failure.
+    OAuth(OAuthError),
+    /// The body is larger than the endpoint accepts.
+    PayloadTooLarge,
+    /// No such path.
+    NotFound,
+    /// The path exists, the method does not.
+    MethodNotAllowed,
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(err: OAuthError) -> Self {
+        Self::OAuth(err)
+    }
+}
+
+/// The HTTP status of a protocol error (RFC 6749 §5.2; 503 for an unreachable
+/// database).
+pub fn status_of(err: &OAuthError) -> StatusCode {
+    match err {
+        OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+        OAuthError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description): (StatusCode, &str, &str) = match &self {
+            Self::OAuth(err) => (status_of(err), err.code(), err.description()),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "The request body is larger than this endpoint accepts.",
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "invalid_request",
+                "There is no endpoint at this path.",
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "This endpoint does not accept this HTTP method.",
+            ),
+        };
+        let mut response = (
+            status,
+            Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        // RFC 6749 §5.1/§5.2: token responses must not be cached; errors never should.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6749 §5.2 and RFC 9110 §15.5.2: a 401 names the scheme to use.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"gatehouse\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,98 @@
+//! The HTTP surface: routes, shared state, and the middleware every request passes.
+//! Handlers parse, call the core, and map the result; they decide nothing.
+
+pub mod discovery;
+pub mod error;
+pub mod openapi;
+pub mod ops;
+pub mod params;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use gatehouse_core::{Clock, KeyRing, TokenService};
+use gatehouse_store::SqlStore;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::Value;
+
+use self::error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub struct Shared {
+    /// The token endpoint's logic.
+    pub tokens: TokenService,
+    /// The signing keys in force.
+    pub keys: Arc<KeyRing>,
+    /// The database, for readiness.
+    pub store: Arc<SqlStore>,
+    /// RFC 8414 metadata, built once.
+    pub metadata: Value,
+    /// Prometheus rendering.
+    pub metrics: PrometheusHandle,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// Wraps the shared state.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/jwks", get(discovery::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(record_metrics))
+        .with_state(state)
+}
+
+/// Counts requests and records their latency per endpoint and status.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_str().to_owned();
+    let labels = [("endpoint", endpoint), ("status", status)];
+    metrics::counter!("gatehouse_http_requests_total", &labels).increment(1);
+    metrics::histogram!("gatehouse_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,18 @@
+//! gatehouse: an OAuth 2.0 authorization server for APIs.
+//!
+//! This crate is the server: configuration ([`config`]), the admin command line
+//! ([`cli`], [`admin`]), the HTTP endpoints ([`http`]), the in-memory caches that keep
+//! the token hot path off the disk ([`cache`], [`keyring`]) and the task that keeps
+//! them fresh ([`sync`]). The protocol itself lives in `gatehouse-core`, storage in
+//! `gatehouse-store`.
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod keyring;
+pub mod server;
+pub mod sync;
+pub mod telemetry;

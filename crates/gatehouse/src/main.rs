@@ -1,0 +1,64 @@
+//! The `gatehouse` binary.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use gatehouse::cli::{Cli, Command};
+use gatehouse::config::Settings;
+use gatehouse::server::{shutdown_signal, ServeError, Server};
+use gatehouse::{admin, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("gatehouse: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => {
+                telemetry::init_logging(settings.log_format);
+                let served = match Server::bind(&settings).await {
+                    Ok(server) => server.run(shutdown_signal()).await,
+                    Err(err) => Err(err),
+                };
+                match served {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(ServeError::Config(err)) => {
+                        eprintln!("{err}");
+                        ExitCode::from(2)
+                    }
+                    Err(err) => {
+                        eprintln!("{err}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            command => {
+                let result = match command {
+                    Command::Client(c) => admin::client(&settings, c).await,
+                    Command::Keys(k) => admin::keys(&settings, k).await,
+                    Command::Migrate(json) => admin::migrate(&settings, json).await,
+                    Command::Serve => Ok(()),
+                };
+                match result {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(err) => {
+                        eprintln!("{err}");
+                        ExitCode::from(err.status)
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,157 @@
+//! `gatehouse serve`: open the database, load keys, bind, serve until SIGTERM/SIGINT,
+//! then finish in-flight requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_core::{Clock, IssuerConfig, Random, SystemClock, SystemRandom, TokenService};
+use gatehouse_store::{PoolOptions, SqlStore};
+use tokio::net::TcpListener;
+
+use crate::cache::{CachedClients, CLIENT_CACHE_CAPACITY};
+use crate::config::{ConfigError, Settings};
+use crate::http::{self, AppState, Shared};
+use crate::keyring::{self, KeyringError, Keys};
+use crate::telemetry;
+
+/// Why the server could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is wrong: exit status 2.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Anything else: exit status 1.
+    #[error("gatehouse: {0}")]
+    Failed(String),
+}
+
+impl From<KeyringError> for ServeError {
+    fn from(err: KeyringError) -> Self {
+        match err {
+            KeyringError::Config(e) => Self::Config(e),
+            other => Self::Failed(other.to_string()),
+        }
+    }
+}
+
+/// A server bound to its address, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    app: axum::Router,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    store: Arc<SqlStore>,
+}
+
+impl Server {
+    /// Opens and migrates the database, loads keys, and binds the listener.
+    pub async fn bind(settings: &Settings) -> Result<Self, ServeError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let rng: Arc<dyn Random> = Arc::new(SystemRandom);
+
+        let master = keyring::load_master_key(&settings.master_key, rng.as_ref())?;
+        let store = SqlStore::open(&settings.database_url, &PoolOptions::default())
+            .map_err(|e| ConfigError::new("database_url", e.to_string()))?;
+        let store = Arc::new(store);
+        store
+            .migrate()
+            .await
+            .map_err(|e| ServeError::Failed(format!("cannot prepare the database (database_url): {e}")))?;
+
+        let keys = Arc::new(Keys::new(store.clone(), master));
+        keys.ensure_current(
+            settings.signing_alg,
+            settings.access_token_ttl,
+            rng.as_ref(),
+            clock.now(),
+        )
+        .await?;
+
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| ServeError::Failed(format!("cannot listen on {} (listen): {e}", settings.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServeError::Failed(format!("cannot read the bound address: {e}")))?;
+        let issuer = settings
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let config = IssuerConfig {
+            default_audience: settings
+                .default_audience
+                .clone()
+                .unwrap_or_else(|| issuer.clone()),
+            issuer: issuer.clone(),
+            access_token_ttl: settings.access_token_ttl,
+            refresh_token_ttl: settings.refresh_token_ttl,
+        };
+
+        let clients = Arc::new(CachedClients::new(store.clone(), CLIENT_CACHE_CAPACITY));
+        let tokens = TokenService::new(config, clients.clone(), keys.ring(), clock.clone(), rng);
+        let metrics = telemetry::metrics_handle();
+        let state = AppState::new(Shared {
+            tokens,
+            keys: keys.ring(),
+            store: store.clone(),
+            metadata: http::discovery::metadata(&issuer),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+        });
+        let background = vec![
+            tokio::spawn(crate::sync::follow_changes(store.clone(), clients, keys, clock)),
+            tokio::spawn(async move {
+                // Histograms are drained into their buckets by upkeep.
+                loop {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    metrics.run_upkeep();
+                }
+            }),
+        ];
+        tracing::info!(addr = %addr, issuer = %issuer, backend = ?store.backend(), "listening");
+        Ok(Self {
+            listener,
+            app: http::router(state),
+            background,
+            store,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let served = axum::serve(self.listener, self.app.into_make_service())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in self.background {
+            task.abort();
+        }
+        self.store.close().await;
+        served.map_err(|e| ServeError::Failed(format!("server error: {e}")))
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,95 @@
+//! Following the change feed: admin changes (made by the CLI or another node) reach
+//! this server's caches within about a second, with no restart.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_core::store::{ChangeFeed, ChangeKind};
+use gatehouse_core::{ClientId, Clock};
+use gatehouse_store::SqlStore;
+
+use crate::cache::CachedClients;
+use crate::keyring::Keys;
+
+/// How often the feed is read.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
+/// How far back each read looks again: a PostgreSQL transaction can commit a change
+/// with a lower id after one with a higher id has been seen. Re-applying an
+/// invalidation is harmless.
+const LOOKBACK: Duration = Duration::from_secs(10);
+/// Changes older than this are deleted from the feed.
+const FEED_RETENTION_SECS: i64 = 3600;
+/// A server that could not read the feed for this long may have missed pruned
+/// changes: it drops all its caches instead.
+const MAX_BLIND_GAP: Duration = Duration::from_secs(1800);
+
+/// Reads the feed forever (until the task is aborted).
+pub async fn follow_changes(
+    store: Arc<SqlStore>,
+    clients: Arc<CachedClients>,
+    keys: Arc<Keys>,
+    clock: Arc<dyn Clock>,
+) {
+    let mut seen = match store.latest_change().await {
+        Ok(id) => id,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the change feed yet");
+            0
+        }
+    };
+    let mut history: VecDeque<(Instant, i64)> = VecDeque::new();
+    let mut last_success = Instant::now();
+    let mut last_prune = Instant::now();
+    let mut interval = tokio::time::interval(POLL_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        while history.front().is_some_and(|(at, _)| at.elapsed() > LOOKBACK) {
+            history.pop_front();
+        }
+        let from = history.front().map_or(seen, |(_, id)| *id).min(seen);
+        let changes = match store.changes_since(from, 10_000).await {
+            Ok(changes) => changes,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the change feed");
+                continue;
+            }
+        };
+        if last_success.elapsed() > MAX_BLIND_GAP {
+            tracing::warn!("the change feed was unreadable for a long time: dropping all caches");
+            clients.clear();
+        }
+        last_success = Instant::now();
+        let mut reload_keys = false;
+        for change in &changes {
+            match change.kind {
+                ChangeKind::Client => {
+                    if let Some(id) = ClientId::parse(&change.key) {
+                        clients.invalidate(&id);
+                    }
+                }
+                ChangeKind::Keys => reload_keys |= change.id > seen,
+            }
+        }
+        history.push_back((Instant::now(), seen));
+        seen = changes.iter().map(|c| c.id).max().unwrap_or(seen).max(seen);
+        // Key changes are rare; reading them every minute as well covers a change
+        // whose feed entry was committed out of order.
+        if last_prune.elapsed() > Duration::from_secs(60) {
+            reload_keys = true;
+        }
+        if reload_keys {
+            match keys.reload(clock.now()).await {
+                Ok(()) => tracing::debug!("signing keys reloaded"),
+                Err(err) => tracing::error!(error = %err, "cannot reload signing keys"),
+            }
+        }
+        if last_prune.elapsed() > Duration::from_secs(60) {
+            last_prune = Instant::now();
+            if let Err(err) = store.prune_changes(clock.now() - FEED_RETENTION_SECS).await {
+                tracing::warn!(error = %err, "cannot prune the change feed");
+            }
+        }
+    }
+}
