@@ -142,6 +142,19 @@ pub enum MasterKeySource {
     File(PathBuf),
     /// Nowhere to keep one (an in-memory SQLite database): a fresh key per process.
     Ephemeral,
+    /// Not given, and needed: PostgreSQL nodes must share one key. Only commands that
+    /// touch signing keys (`serve`, `keys rotate`) fail on this.
+    Missing,
+}
+
+impl MasterKeySource {
+    /// The error for [`MasterKeySource::Missing`].
+    pub fn missing() -> ConfigError {
+        ConfigError::new(
+            "master_key",
+            "must be given when database_url is PostgreSQL (every node needs the same key)",
+        )
+    }
 }
 
 /// The checked configuration.
@@ -177,6 +190,15 @@ pub struct Settings {
 const MAX_TTL: i64 = 10 * 365 * 24 * 3600;
 
 impl Settings {
+    /// The settings `serve` needs: everything [`Settings::load`] checks, and a master key.
+    pub fn load_for_serving(args: &ConfigArgs) -> Result<Self, ConfigError> {
+        let settings = Self::load(args)?;
+        if matches!(settings.master_key, MasterKeySource::Missing) {
+            return Err(MasterKeySource::missing());
+        }
+        Ok(settings)
+    }
+
     /// Builds the settings: flags and environment (already merged by clap) over the
     /// TOML file over defaults.
     pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {
@@ -236,12 +258,7 @@ impl Settings {
                 MasterKey::from_base64(&text).map_err(|e| ConfigError::new("master_key", e.to_string()))?,
             ),
             None => match backend {
-                Backend::Postgres => {
-                    return Err(ConfigError::new(
-                        "master_key",
-                        "must be given when database_url is PostgreSQL (every node needs the same key)",
-                    ))
-                }
+                Backend::Postgres => MasterKeySource::Missing,
                 Backend::Sqlite => match sqlite_path(&database_url) {
                     Some(db) => MasterKeySource::File(db.with_file_name("gatehouse.master.key")),
                     None => MasterKeySource::Ephemeral,
@@ -418,13 +435,6 @@ mod tests {
             ),
             (
                 ConfigArgs {
-                    database_url: Some("postgres://x/y".into()),
-                    ..Default::default()
-                },
-                "master_key",
-            ),
-            (
-                ConfigArgs {
                     master_key: Some("short".into()),
                     ..Default::default()
                 },
@@ -436,6 +446,19 @@ mod tests {
             assert_eq!(err.key, key, "{err}");
             assert!(!err.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn postgres_needs_a_master_key_to_serve_only() {
+        let args = ConfigArgs {
+            database_url: Some("postgres://x/y".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Settings::load(&args).unwrap().master_key,
+            MasterKeySource::Missing
+        ));
+        assert_eq!(Settings::load_for_serving(&args).unwrap_err().key, "master_key");
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub fn load_master_key(source: &MasterKeySource, rng: &dyn Random) -> Result<Mas
     let path = match source {
         MasterKeySource::Given(key) => return Ok(key.clone()),
         MasterKeySource::Ephemeral => return Ok(MasterKey::generate(rng)),
+        MasterKeySource::Missing => return Err(MasterKeySource::missing()),
         MasterKeySource::File(path) => path,
     };
     let problem = |what: String| ConfigError::new("master_key", what);

@@ -10,7 +10,11 @@ use gatehouse::{admin, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli.config) {
+    let loaded = match cli.command {
+        Command::Serve => Settings::load_for_serving(&cli.config),
+        _ => Settings::load(&cli.config),
+    };
+    let settings = match loaded {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("{err}");
