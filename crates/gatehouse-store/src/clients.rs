@@ -7,7 +7,7 @@ use gatehouse_core::store::{ChangeKind, ClientLookup, ClientStore};
 use gatehouse_core::{Client, ClientId, GrantTypes, Scope, SecretHash, StoreError, TokenFormat, UnixTime};
 
 use crate::error::{corrupt, db_error};
-use crate::feed::RECORD_CHANGE;
+use crate::feed::record_change;
 use crate::{on_pool, SqlStore};
 
 #[derive(sqlx::FromRow)]
@@ -84,12 +84,7 @@ impl ClientStore for SqlStore {
                 .bind(client.created_at)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(RECORD_CHANGE)
-                .bind(ChangeKind::Client.as_str())
-                .bind(client.id.as_str())
-                .bind(client.created_at)
-                .execute(&mut *tx)
-                .await?;
+            record_change!(tx, ChangeKind::Client, client.id.as_str(), client.created_at)?;
             tx.commit().await
         }
         .await)
@@ -111,12 +106,7 @@ impl ClientStore for SqlStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            sqlx::query(RECORD_CHANGE)
-                .bind(ChangeKind::Client.as_str())
-                .bind(id.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            record_change!(tx, ChangeKind::Client, id.as_str(), now)?;
             tx.commit().await.map(|()| deleted == 1)
         }
         .await)
@@ -138,12 +128,7 @@ impl ClientStore for SqlStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            sqlx::query(RECORD_CHANGE)
-                .bind(ChangeKind::Client.as_str())
-                .bind(id.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            record_change!(tx, ChangeKind::Client, id.as_str(), now)?;
             tx.commit().await.map(|()| updated == 1)
         }
         .await)

@@ -7,8 +7,19 @@ use gatehouse_core::{StoreError, UnixTime};
 use crate::error::db_error;
 use crate::{on_pool, SqlStore};
 
-/// Records a change; run in the transaction that makes it.
-pub(crate) const RECORD_CHANGE: &str = "INSERT INTO changes (kind, key, at) VALUES ($1, $2, $3)";
+/// Records a change inside the transaction `$tx` that makes it, so the feed and the
+/// data cannot disagree.
+macro_rules! record_change {
+    ($tx:expr, $kind:expr, $key:expr, $at:expr) => {
+        sqlx::query("INSERT INTO changes (kind, key, at) VALUES ($1, $2, $3)")
+            .bind($kind.as_str())
+            .bind($key)
+            .bind($at)
+            .execute(&mut *$tx)
+            .await
+    };
+}
+pub(crate) use record_change;
 
 #[async_trait]
 impl ChangeFeed for SqlStore {

@@ -5,7 +5,7 @@ use gatehouse_core::store::{ChangeKind, KeyStore, StoredKey};
 use gatehouse_core::{SigningAlg, StoreError, UnixTime};
 
 use crate::error::{corrupt, db_error};
-use crate::feed::RECORD_CHANGE;
+use crate::feed::record_change;
 use crate::{on_pool, SqlStore};
 
 #[derive(sqlx::FromRow)]
@@ -34,9 +34,23 @@ impl KeyRow {
     }
 }
 
-const INSERT_KEY: &str =
-    "INSERT INTO signing_keys (kid, alg, sealed_private_key, is_current, created_at, publish_until) \
-     VALUES ($1, $2, $3, TRUE, $4, NULL) ON CONFLICT DO NOTHING";
+/// Inserts `$key` as the current key unless there is one (the partial unique index
+/// `signing_keys_one_current`); evaluates to the number of rows inserted.
+macro_rules! insert_current_key {
+    ($tx:expr, $key:expr) => {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, sealed_private_key, is_current, created_at, publish_until) \
+             VALUES ($1, $2, $3, TRUE, $4, NULL) ON CONFLICT DO NOTHING",
+        )
+        .bind(&$key.kid)
+        .bind($key.alg.as_str())
+        .bind(&$key.sealed_private_key)
+        .bind($key.created_at)
+        .execute(&mut *$tx)
+        .await
+        .map(|done| done.rows_affected())
+    };
+}
 
 #[async_trait]
 impl KeyStore for SqlStore {
@@ -55,22 +69,9 @@ impl KeyStore for SqlStore {
     async fn insert_first_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(INSERT_KEY)
-                .bind(&key.kid)
-                .bind(key.alg.as_str())
-                .bind(&key.sealed_private_key)
-                .bind(key.created_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
+            let inserted = insert_current_key!(tx, key)? == 1;
             if inserted {
-                sqlx::query(RECORD_CHANGE)
-                    .bind(ChangeKind::Keys.as_str())
-                    .bind(&key.kid)
-                    .bind(key.created_at)
-                    .execute(&mut *tx)
-                    .await?;
+                record_change!(tx, ChangeKind::Keys, &key.kid, key.created_at)?;
             }
             tx.commit().await.map(|()| inserted)
         }
@@ -85,19 +86,8 @@ impl KeyStore for SqlStore {
                 .bind(retired_publish_until)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(INSERT_KEY)
-                .bind(&key.kid)
-                .bind(key.alg.as_str())
-                .bind(&key.sealed_private_key)
-                .bind(key.created_at)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(RECORD_CHANGE)
-                .bind(ChangeKind::Keys.as_str())
-                .bind(&key.kid)
-                .bind(key.created_at)
-                .execute(&mut *tx)
-                .await?;
+            insert_current_key!(tx, key)?;
+            record_change!(tx, ChangeKind::Keys, &key.kid, key.created_at)?;
             tx.commit().await
         }
         .await)

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the OAuth endpoints.
-    Serve,
+    Serve(ServeArgs),
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
@@ -29,6 +29,14 @@ pub enum Command {
     Keys(KeysCommand),
     /// Apply database migrations and exit.
     Migrate(JsonFlag),
+}
+
+/// Settings only `serve` takes as flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Refresh token lifetime in seconds. Default 2592000 (30 days).
+    #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_TTL", value_name = "SECONDS")]
+    pub refresh_token_ttl: Option<String>,
 }
 
 /// `--json`: print one JSON object.
@@ -57,7 +65,8 @@ pub enum ClientCommand {
 /// A client named on the command line.
 #[derive(Debug, Args)]
 pub struct ClientRef {
-    /// The client id.
+    /// The client id (may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     pub id: String,
     #[command(flatten)]
     #[allow(missing_docs)]

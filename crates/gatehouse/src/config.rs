@@ -72,13 +72,9 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub access_token_ttl: Option<String>,
-    /// Refresh token lifetime in seconds. Default 2592000 (30 days).
-    #[arg(
-        long,
-        global = true,
-        env = "GATEHOUSE_REFRESH_TOKEN_TTL",
-        value_name = "SECONDS"
-    )]
+    /// Refresh token lifetime in seconds. Not a global flag: `client create` has a
+    /// `--refresh-token-ttl` of its own, so `serve` carries this one ([`crate::cli::ServeArgs`]).
+    #[arg(skip)]
     pub refresh_token_ttl: Option<String>,
     /// ES256, EdDSA, RS256 or PS256. Default ES256.
     #[arg(long, global = true, env = "GATEHOUSE_SIGNING_ALG", value_name = "ALG")]

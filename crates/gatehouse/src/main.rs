@@ -9,9 +9,12 @@ use gatehouse::server::{shutdown_signal, ServeError, Server};
 use gatehouse::{admin, telemetry};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let loaded = match cli.command {
-        Command::Serve => Settings::load_for_serving(&cli.config),
+    let mut cli = Cli::parse();
+    let loaded = match &cli.command {
+        Command::Serve(serve) => {
+            cli.config.refresh_token_ttl = serve.refresh_token_ttl.clone();
+            Settings::load_for_serving(&cli.config)
+        }
         _ => Settings::load(&cli.config),
     };
     let settings = match loaded {
@@ -30,7 +33,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve => {
+            Command::Serve(_) => {
                 telemetry::init_logging(settings.log_format);
                 let served = match Server::bind(&settings).await {
                     Ok(server) => server.run(shutdown_signal()).await,
@@ -53,7 +56,7 @@ fn main() -> ExitCode {
                     Command::Client(c) => admin::client(&settings, c).await,
                     Command::Keys(k) => admin::keys(&settings, k).await,
                     Command::Migrate(json) => admin::migrate(&settings, json).await,
-                    Command::Serve => Ok(()),
+                    Command::Serve(_) => Ok(()),
                 };
                 match result {
                     Ok(()) => ExitCode::SUCCESS,

@@ -92,7 +92,8 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
     let rng = SystemRandom;
     let id = match &args.client_id {
         Some(id) => parse_id(id)?,
-        None => parse_id(&rng.token(16))?,
+        // 128 random bits in hex: no `-` or `_` that a shell or a flag parser could trip on.
+        None => parse_id(&random_hex(&rng, 16))?,
     };
     let scope =
         Scope::parse(&args.scope).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))?;
@@ -141,6 +142,12 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
     shown["client_secret"] = Value::String(secret.expose().to_owned());
     print(&shown, args.json);
     Ok(())
+}
+
+fn random_hex(rng: &dyn Random, bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rng.fill(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The imported secret: all of standard input, less one trailing line break.

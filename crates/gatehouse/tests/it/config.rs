@@ -1,0 +1,305 @@
+//! CONTRACT section 2: flag > environment > TOML file > default, and a bad
+//! setting stops start-up with one line naming the key, exit status 2.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::helpers::*;
+use crate::jose;
+
+/// How long a server with a bad setting may take to give up.
+const CONFIG_ERROR_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Writes `contents` to a TOML file in the test's directory.
+fn write_config(db: &TestDb, name: &str, contents: &str) -> PathBuf {
+    let path = db.dir().join(name);
+    std::fs::write(&path, contents).expect("write the config file");
+    path
+}
+
+async fn expires_in(server: &TestServer<'_>, client: &TestClient) -> u64 {
+    let reply = server.client_credentials(client, &[]).await;
+    reply.access_token();
+    reply.json()["expires_in"].as_u64().expect("expires_in")
+}
+
+/// The `expires_in` a server started with `args` and `env` gives `client`.
+async fn ttl_with(db: &TestDb, client: &TestClient, args: &[&str], env: &[(&str, &str)]) -> u64 {
+    let mut builder = db.server().args(args);
+    for (key, value) in env {
+        builder = builder.env(key, value);
+    }
+    let server = builder.start().await;
+    expires_in(&server, client).await
+}
+
+/// `access_token_ttl` from each source, checked through `expires_in`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precedence_is_flag_then_env_then_file_then_default() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let client = db.create_client("svc", &[]).await;
+    let file = write_config(&db, "gatehouse.toml", "access_token_ttl = 100\n");
+    let file = file.to_str().expect("UTF-8 path");
+
+    let (db, client) = (&db, &client);
+    let config_env = [("GATEHOUSE_CONFIG", file)];
+    let ttl_env = [("GATEHOUSE_ACCESS_TOKEN_TTL", "200")];
+
+    assert_eq!(ttl_with(db, client, &[], &[]).await, 3600, "default");
+    assert_eq!(
+        ttl_with(db, client, &["--config", file], &[]).await,
+        100,
+        "--config"
+    );
+    assert_eq!(
+        ttl_with(db, client, &[], &config_env).await,
+        100,
+        "GATEHOUSE_CONFIG"
+    );
+    assert_eq!(ttl_with(db, client, &[], &ttl_env).await, 200, "env over default");
+    assert_eq!(
+        ttl_with(db, client, &["--config", file], &ttl_env).await,
+        200,
+        "env over file"
+    );
+    let flag_and_file = ["--config", file, "--access-token-ttl", "300"];
+    assert_eq!(
+        ttl_with(db, client, &flag_and_file, &ttl_env).await,
+        300,
+        "flag over env over file"
+    );
+    assert_eq!(
+        ttl_with(db, client, &["--access-token-ttl", "300"], &config_env).await,
+        300,
+        "flag over GATEHOUSE_CONFIG file"
+    );
+}
+
+/// Every key can come from the TOML file alone, and the environment overrides it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_and_environment_configure_everything() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let client = db.create_client("svc", &[]).await;
+    let file = write_config(
+        &db,
+        "full.toml",
+        &format!(
+            "listen = \"127.0.0.1:0\"\n\
+             database_url = \"{}\"\n\
+             issuer = \"http://from-file.example\"\n\
+             default_audience = \"https://aud-from-file.example\"\n\
+             signing_alg = \"EdDSA\"\n\
+             access_token_ttl = 120\n",
+            db.url()
+        ),
+    );
+    let file = file.to_str().expect("UTF-8 path");
+
+    {
+        let server = db.server().bare().args(&["--config", file]).start().await;
+        assert_eq!(server.issuer().await, "http://from-file.example");
+        let token = server.access_token(&client).await;
+        let jwt = jose::decode(&token);
+        assert_eq!(jwt.header["alg"], "EdDSA", "{}", jwt.header);
+        assert_eq!(jose::audiences(&jwt.claims), ["https://aud-from-file.example"]);
+        assert_eq!(expires_in(&server, &client).await, 120);
+    }
+
+    let server = db
+        .server()
+        .bare()
+        .env("GATEHOUSE_CONFIG", file)
+        .env("GATEHOUSE_ISSUER", "http://from-env.example")
+        .env("GATEHOUSE_SIGNING_ALG", "ES256")
+        .start()
+        .await;
+    assert_eq!(server.issuer().await, "http://from-env.example");
+    let token = server.access_token(&client).await;
+    assert_eq!(jose::decode(&token).header["alg"], "ES256");
+    jose::verify(
+        &token,
+        &server.jwks().await,
+        "http://from-env.example",
+        "https://aud-from-file.example",
+    );
+}
+
+/// Listen address and database from the environment alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_alone_is_enough() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let client = db.create_client("svc", &[]).await;
+    let server = db
+        .server()
+        .bare()
+        .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
+        .env("GATEHOUSE_DATABASE_URL", db.url())
+        .start()
+        .await;
+    server.access_token(&client).await;
+}
+
+/// Plain HTTP on a non-loopback address needs `allow_insecure_http`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_http_on_a_public_address_is_allowed_explicitly() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let client = db.create_client("svc", &[]).await;
+    {
+        let server = db
+            .start(&["--listen", "0.0.0.0:0", "--allow-insecure-http"])
+            .await;
+        server.access_token(&client).await;
+    }
+    let server = db
+        .server()
+        .args(&["--listen", "0.0.0.0:0"])
+        .env("GATEHOUSE_ALLOW_INSECURE_HTTP", "true")
+        .start()
+        .await;
+    server.access_token(&client).await;
+}
+
+/// One `serve` that must refuse to start.
+struct BadSetting {
+    what: &'static str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    /// The error line must name one of these keys.
+    keys: &'static [&'static str],
+}
+
+impl BadSetting {
+    fn new(what: &'static str, args: Vec<String>, keys: &'static [&'static str]) -> Self {
+        BadSetting {
+            what,
+            args,
+            env: Vec::new(),
+            keys,
+        }
+    }
+
+    fn env(mut self, key: &'static str, value: &str) -> Self {
+        self.env.push((key, value.to_string()));
+        self
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_settings_stop_startup_with_one_line_and_status_2() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let url = db.url().to_string();
+    let file = |name: &str, contents: &str| {
+        let path = write_config(&db, name, contents);
+        path.to_str().expect("UTF-8 path").to_string()
+    };
+    let bad_value = file("bad-value.toml", "access_token_ttl = \"abc\"\n");
+    let unknown_key = file("unknown-key.toml", "no_such_setting = 1\n");
+    let bad_alg = file("bad-alg.toml", "signing_alg = \"none\"\n");
+    let short_key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, random_bytes(16));
+    // A valid listen address and database, then `extra`.
+    let valid_and = |extra: &[&str]| {
+        let mut args = strings(&["--listen", "127.0.0.1:0", "--database-url", &url]);
+        args.extend(strings(extra));
+        args
+    };
+
+    let cases = vec![
+        BadSetting::new(
+            "flag: ttl not a number",
+            valid_and(&["--access-token-ttl", "abc"]),
+            &["access_token_ttl"],
+        ),
+        BadSetting::new("env: ttl negative", valid_and(&[]), &["access_token_ttl"])
+            .env("GATEHOUSE_ACCESS_TOKEN_TTL", "-5"),
+        BadSetting::new("env: HS256", valid_and(&[]), &["signing_alg"]).env("GATEHOUSE_SIGNING_ALG", "HS256"),
+        BadSetting::new(
+            "flag: alg none",
+            valid_and(&["--signing-alg", "none"]),
+            &["signing_alg"],
+        ),
+        BadSetting::new(
+            "flag: listen nonsense",
+            strings(&["--listen", "nonsense", "--database-url", &url]),
+            &["listen"],
+        ),
+        BadSetting::new(
+            "flag: mysql URL",
+            strings(&["--listen", "127.0.0.1:0", "--database-url", "mysql://x"]),
+            &["database_url"],
+        ),
+        BadSetting::new(
+            "PostgreSQL without master_key",
+            strings(&[
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                "postgres://postgres@127.0.0.1:1/none",
+            ]),
+            &["master_key"],
+        ),
+        BadSetting::new(
+            "flag: master key not base64",
+            valid_and(&["--master-key", "not base64!"]),
+            &["master_key"],
+        ),
+        BadSetting::new(
+            "flag: master key of 16 bytes",
+            valid_and(&["--master-key", &short_key]),
+            &["master_key"],
+        ),
+        BadSetting::new(
+            "flag: issuer not a URL",
+            valid_and(&["--issuer", "not a url"]),
+            &["issuer"],
+        ),
+        BadSetting::new(
+            "file: ttl a string",
+            valid_and(&["--config", &bad_value]),
+            &["access_token_ttl"],
+        ),
+        BadSetting::new(
+            "file: unknown key",
+            valid_and(&["--config", &unknown_key]),
+            &["no_such_setting"],
+        ),
+        BadSetting::new(
+            "GATEHOUSE_CONFIG file: alg none",
+            valid_and(&[]),
+            &["signing_alg"],
+        )
+        .env("GATEHOUSE_CONFIG", &bad_alg),
+        BadSetting::new(
+            "plain HTTP on 0.0.0.0",
+            strings(&["--listen", "0.0.0.0:0", "--database-url", &url]),
+            &["listen", "allow_insecure_http"],
+        ),
+    ];
+
+    // Concurrently: a server that wrongly starts costs one deadline, not one each.
+    let outcomes = futures::future::join_all(cases.iter().map(|case| {
+        let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+        let mut builder = db.server().bare().args(&args);
+        for (key, value) in &case.env {
+            builder = builder.env(key, value);
+        }
+        builder.run_to_exit(CONFIG_ERROR_DEADLINE)
+    }))
+    .await;
+
+    let failures: Vec<String> = cases
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(case, outcome)| {
+            let problem = match outcome {
+                Err(e) => Some(format!("server {e}")),
+                Ok(out) => out.one_line_error_problem(2, case.keys),
+            };
+            problem.map(|p| format!("{}: {p}", case.what))
+        })
+        .collect();
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

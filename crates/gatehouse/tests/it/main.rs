@@ -1,0 +1,20 @@
+//! gatehouse's integration tests: one binary, each test starting the real
+//! server on `127.0.0.1:0` with a fresh database and talking HTTP to it. Run
+//! with `GATEHOUSE_TEST_DATABASE_URL=postgres://…` to include PostgreSQL.
+
+#[macro_use]
+mod helpers;
+mod http;
+mod jose;
+mod server;
+
+mod cache_sync;
+mod cli;
+mod config;
+mod discovery;
+mod jwt;
+mod ops;
+mod postgres_outage;
+mod secrets;
+mod token_client_credentials;
+mod token_errors;

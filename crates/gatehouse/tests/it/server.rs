@@ -1,0 +1,347 @@
+//! One running `gatehouse serve`: started on `127.0.0.1:0`, its address read
+//! from the log, every log line kept, killed when the test ends.
+
+use std::net::SocketAddr;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::helpers::*;
+
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Settings for one `gatehouse serve`.
+pub struct ServerBuilder<'a> {
+    db: &'a TestDb,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    bare: bool,
+}
+
+impl<'a> ServerBuilder<'a> {
+    pub fn new(db: &'a TestDb) -> Self {
+        ServerBuilder {
+            db,
+            args: Vec::new(),
+            env: vec![("GATEHOUSE_LOG".into(), "info".into())],
+            bare: false,
+        }
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Leaves out the default `--listen 127.0.0.1:0` and the connection args:
+    /// for a test that sets them another way (environment, TOML file).
+    pub fn bare(mut self) -> Self {
+        self.bare = true;
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = self.db.command();
+        cmd.arg("serve");
+        if !self.bare && !self.args.iter().any(|a| a == "--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(&self.args);
+        if !self.bare {
+            cmd.args(self.db.connection_args());
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs `serve` expecting it to stop by itself within `deadline` (a
+    /// configuration error); `Err` when it kept running.
+    pub async fn run_to_exit(self, deadline: Duration) -> Result<CliOutput, String> {
+        run_to_exit(self.command(), None, deadline).await
+    }
+
+    /// Starts the server and waits (30 s at most) for its `listening addr=` line.
+    pub async fn start(self) -> TestServer<'a> {
+        let mut child = self.command().spawn().expect("spawn gatehouse serve");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = oneshot::channel();
+        let readers = vec![
+            tokio::spawn(collect_lines(
+                child.stderr.take().expect("stderr"),
+                logs.clone(),
+                Some(addr_tx),
+            )),
+            tokio::spawn(collect_lines(
+                child.stdout.take().expect("stdout"),
+                logs.clone(),
+                None,
+            )),
+        ];
+        let addr = match tokio::time::timeout(STARTUP_DEADLINE, addr_rx).await {
+            Ok(Ok(addr)) => addr,
+            outcome => {
+                let _ = child.start_kill();
+                let status = child.wait().await;
+                let log = logs.lock().unwrap().join("\n");
+                match outcome {
+                    Err(_) => panic!("no `listening addr=` within {STARTUP_DEADLINE:?}; log:\n{log}"),
+                    _ => panic!("server stopped before listening ({status:?}); log:\n{log}"),
+                }
+            }
+        };
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(HTTP_TIMEOUT)
+            .build()
+            .expect("HTTP client");
+        TestServer {
+            db: self.db,
+            child,
+            addr,
+            logs,
+            readers,
+            http,
+        }
+    }
+}
+
+/// Keeps every line of a server's output; reports the bound address once seen.
+async fn collect_lines(
+    stream: impl AsyncRead + Unpin,
+    logs: Arc<Mutex<Vec<String>>>,
+    mut addr_tx: Option<oneshot::Sender<SocketAddr>>,
+) {
+    let mut reader = BufReader::new(stream);
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match reader.read_until(b'\n', &mut raw).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let line = strip_ansi(&String::from_utf8_lossy(&raw)).trim_end().to_string();
+        let addr = addr_tx.as_ref().and_then(|_| listening_addr(&line));
+        logs.lock().unwrap().push(line);
+        if let Some(addr) = addr {
+            let _ = addr_tx.take().expect("found only while unsent").send(addr);
+        }
+    }
+}
+
+/// The address in a `listening addr=IP:PORT` log line; an unspecified IP
+/// (`0.0.0.0`) is reached on loopback.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let rest = line.split("addr=").nth(1)?;
+    let value: String = rest
+        .trim_start_matches('"')
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ',')
+        .collect();
+    let mut addr: SocketAddr = value.parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Some(addr)
+}
+
+/// Removes ANSI escape sequences (colour codes a logger may add).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A running `gatehouse serve`; killed when dropped.
+pub struct TestServer<'a> {
+    db: &'a TestDb,
+    child: Child,
+    addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+    http: reqwest::Client,
+}
+
+impl TestServer<'_> {
+    pub fn db(&self) -> &TestDb {
+        self.db
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every line the server wrote so far (stderr and stdout).
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    pub async fn cli_json(&self, args: &[&str]) -> Value {
+        self.db.cli_json(args).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::from(self.http.get(self.url(path)).send().await).await
+    }
+
+    /// POSTs `body` with the given content type (none when `None`).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        authorization: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut request = self.http.post(self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        if let Some(authorization) = authorization {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        Reply::from(request.send().await).await
+    }
+
+    /// POST /oauth/token with a form body: `params`, then the body credentials of `auth`.
+    pub async fn token_form(&self, auth: &ClientAuth, params: &[(&str, &str)]) -> Reply {
+        let mut pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        pairs.extend(auth.body_params());
+        self.post_raw(
+            "/oauth/token",
+            Some(FORM),
+            auth.header().as_deref(),
+            form_body(&pairs),
+        )
+        .await
+    }
+
+    /// POST /oauth/token with a JSON object body: `params`, then the body credentials of `auth`.
+    pub async fn token_json(&self, auth: &ClientAuth, params: &[(&str, &str)]) -> Reply {
+        let mut object = serde_json::Map::new();
+        for (k, v) in params {
+            object.insert(k.to_string(), Value::from(*v));
+        }
+        for (k, v) in auth.body_params() {
+            object.insert(k, Value::from(v));
+        }
+        self.post_raw(
+            "/oauth/token",
+            Some(JSON),
+            auth.header().as_deref(),
+            Value::Object(object).to_string(),
+        )
+        .await
+    }
+
+    /// `grant_type=client_credentials` (plus `extra`), form body, `client_secret_basic`.
+    pub async fn client_credentials(&self, client: &TestClient, extra: &[(&str, &str)]) -> Reply {
+        let mut params = vec![("grant_type", "client_credentials")];
+        params.extend_from_slice(extra);
+        self.token_form(&client.basic(), &params).await
+    }
+
+    /// A successful client_credentials access token for `client`.
+    pub async fn access_token(&self, client: &TestClient) -> String {
+        self.client_credentials(client, &[]).await.access_token()
+    }
+
+    /// GET /oauth/jwks, asserted to be a JSON key set.
+    pub async fn jwks(&self) -> Value {
+        let reply = self.get("/oauth/jwks").await;
+        reply.assert_status(StatusCode::OK);
+        let jwks = reply.json();
+        assert!(jwks["keys"].is_array(), "JWKS without keys: {jwks}");
+        jwks
+    }
+
+    /// The issuer as the server's metadata names it.
+    pub async fn issuer(&self) -> String {
+        let reply = self.get("/.well-known/oauth-authorization-server").await;
+        reply.assert_status(StatusCode::OK);
+        reply.json()["issuer"]
+            .as_str()
+            .unwrap_or_else(|| panic!("metadata without issuer: {}", reply.body))
+            .to_string()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("server still running");
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// Waits (30 s at most) for the server process to exit, then for the
+    /// last of its output.
+    pub async fn wait_for_exit(mut self) -> Stopped {
+        let status = match tokio::time::timeout(PROCESS_DEADLINE, self.child.wait()).await {
+            Ok(status) => status.expect("wait for server"),
+            Err(_) => panic!(
+                "server still running after {PROCESS_DEADLINE:?}; log:\n{}",
+                self.logs()
+            ),
+        };
+        for reader in std::mem::take(&mut self.readers) {
+            // The pipes close at exit; a grandchild holding them open must not hang the test.
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
+        Stopped {
+            status,
+            logs: self.logs(),
+        }
+    }
+
+    /// Sends `signal` and waits for the process to exit.
+    pub async fn stop_with(self, signal: &str) -> Stopped {
+        self.signal(signal);
+        self.wait_for_exit().await
+    }
+}
+
+/// A server that has exited: how, and everything it wrote.
+#[derive(Debug)]
+pub struct Stopped {
+    pub status: ExitStatus,
+    pub logs: String,
+}
