@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(_) => {
-                telemetry::init_logging(settings.log_format);
+                let _log_guard = telemetry::init_logging(settings.log_format);
                 let served = match Server::bind(&settings).await {
                     Ok(server) => server.run(shutdown_signal()).await,
                     Err(err) => Err(err),

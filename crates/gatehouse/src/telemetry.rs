@@ -5,22 +5,32 @@ use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Starts logging. Safe to call more than once (later calls do nothing).
-pub fn init_logging(format: LogFormat) {
+/// Starts logging; keep the returned guard alive until exit, it flushes the log.
+///
+/// Lines are written by a background thread, so a request never waits on stderr
+/// (the audit line of every token would otherwise cost a write syscall on the hot
+/// path). The queue is not lossy: when it is full, writers wait rather than drop
+/// audit events.
+pub fn init_logging(format: LogFormat) -> WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
-    let result = match format {
+    // A second initialisation (in a test process) keeps the first subscriber.
+    let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    drop(result);
+    guard
 }
 
 /// Latency buckets, in seconds: from 100 µs (a cached token) to 10 s (a timeout).

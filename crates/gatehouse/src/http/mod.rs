@@ -6,20 +6,17 @@ pub mod error;
 pub mod openapi;
 pub mod ops;
 pub mod params;
+pub mod request_metrics;
 pub mod token;
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::{Clock, KeyRing, TokenService};
 use gatehouse_store::SqlStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::Value;
+use std::sync::Arc;
 
 use self::error::ApiError;
 
@@ -77,22 +74,9 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn_with_state(
+            request_metrics::RequestMetrics::default(),
+            request_metrics::record,
+        ))
         .with_state(state)
-}
-
-/// Counts requests and records their latency per endpoint and status.
-async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_str().to_owned();
-    let labels = [("endpoint", endpoint), ("status", status)];
-    metrics::counter!("gatehouse_http_requests_total", &labels).increment(1);
-    metrics::histogram!("gatehouse_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    response
 }

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh: check each benchmarked request once before wrk
+hammers it, and do the small encodings a shell does badly.
+
+Subcommands:
+  client FILE                   print client_id and client_secret (tab-separated)
+                                from `gatehouse client create --json` output
+  credentials ID SECRET         print two lines: the Basic credentials (base64 of
+                                form-encoded id:secret, RFC 6749 2.3.1) and the
+                                client_secret_post body part
+  db-url BASE NAME              print BASE (a postgres:// URL) naming database NAME
+  token URL [--basic B|--post P] [--save-jwt PREFIX]
+                                POST a client_credentials request, check the
+                                answer is a 200 with a Bearer token; with
+                                --save-jwt, write the JWT's header and claims to
+                                PREFIX-header.json and PREFIX-claims.json
+  get URL [--json-key KEY]      GET, check for a 200 (and a JSON object with KEY)
+
+Uses only the standard library. Exits 1 with a message on any mismatch.
+"""
+
+import argparse
+import base64
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def fail(message):
+    print(f"preflight: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def http(url, method="GET", body=None, headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+    except OSError as e:
+        fail(f"{method} {url}: {e}")
+
+
+def b64url_json(part):
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def cmd_client(args):
+    with open(args.file) as f:
+        data = json.load(f)
+    for key in ("client_id", "client_secret"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            fail(f"{args.file}: no {key} in the client create output")
+    print(f"{data['client_id']}\t{data['client_secret']}")
+
+
+def cmd_credentials(args):
+    quote = urllib.parse.quote_plus
+    pair = f"{quote(args.id)}:{quote(args.secret)}"
+    print(base64.b64encode(pair.encode()).decode())
+    print(urllib.parse.urlencode({"client_id": args.id, "client_secret": args.secret}))
+
+
+def cmd_db_url(args):
+    url = urllib.parse.urlsplit(args.base)
+    if url.scheme not in ("postgres", "postgresql"):
+        fail(f"not a postgres:// URL: {args.base}")
+    print(urllib.parse.urlunsplit(url._replace(path="/" + args.name)))
+
+
+def cmd_token(args):
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    body = "grant_type=client_credentials"
+    if args.basic:
+        headers["Authorization"] = "Basic " + args.basic
+    if args.post:
+        body += "&" + args.post
+    status, resp_headers, raw = http(args.url, "POST", body.encode(), headers)
+    if status != 200:
+        fail(f"POST {args.url}: status {status}, body {raw[:300]!r}")
+    if "no-store" not in (resp_headers.get("Cache-Control") or ""):
+        fail(f"POST {args.url}: no 'Cache-Control: no-store' on the token response")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        fail(f"POST {args.url}: body is not JSON: {raw[:300]!r}")
+    token = data.get("access_token")
+    if not isinstance(token, str) or str(data.get("token_type", "")).lower() != "bearer":
+        fail(f"POST {args.url}: no Bearer access_token in {sorted(data)}")
+    parts = token.split(".")
+    if len(parts) != 3:
+        fail(f"POST {args.url}: the access token is not a JWS compact JWT")
+    header, claims = b64url_json(parts[0]), b64url_json(parts[1])
+    if args.save_jwt:
+        for name, value in (("header", header), ("claims", claims)):
+            with open(f"{args.save_jwt}-{name}.json", "w") as f:
+                json.dump(value, f)
+    print(
+        f"200, {header.get('alg')} JWT of {len(token)} bytes (typ {header.get('typ')}, "
+        f"claims {','.join(sorted(claims))}), scope {data.get('scope')!r}, "
+        f"response {len(raw)} bytes"
+    )
+
+
+def cmd_get(args):
+    status, _, raw = http(args.url)
+    if status != 200:
+        fail(f"GET {args.url}: status {status}, body {raw[:300]!r}")
+    if args.json_key:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            fail(f"GET {args.url}: body is not JSON: {raw[:300]!r}")
+        if not isinstance(data, dict) or not data.get(args.json_key):
+            fail(f"GET {args.url}: no non-empty {args.json_key!r} in the body")
+    print(f"200, {len(raw)} bytes")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("client")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_client)
+    p = sub.add_parser("credentials")
+    p.add_argument("id")
+    p.add_argument("secret")
+    p.set_defaults(run=cmd_credentials)
+    p = sub.add_parser("db-url")
+    p.add_argument("base")
+    p.add_argument("name")
+    p.set_defaults(run=cmd_db_url)
+    p = sub.add_parser("token")
+    p.add_argument("url")
+    p.add_argument("--basic")
+    p.add_argument("--post")
+    p.add_argument("--save-jwt")
+    p.set_defaults(run=cmd_token)
+    p = sub.add_parser("get")
+    p.add_argument("url")
+    p.add_argument("--json-key")
+    p.set_defaults(run=cmd_get)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
