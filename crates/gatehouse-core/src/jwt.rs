@@ -4,7 +4,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{KeyError, SigningKey};
+use crate::keys::{KeyError, KeySet, SigningKey};
 use crate::UnixTime;
 
 /// The claims of an access token (RFC 9068 §2.2).
@@ -26,6 +26,13 @@ pub struct AccessTokenClaims {
     pub client_id: String,
     /// The granted scope, space-separated.
     pub scope: String,
+    /// The login (token family) the token descends from, for user tokens: revoking
+    /// the login revokes the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The user's name, for user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 /// Signs `claims` as a compact JWS with header `{"alg","kid","typ":"at+jwt"}`.
@@ -40,4 +47,29 @@ pub fn sign_access_token(key: &SigningKey, claims: &AccessTokenClaims) -> Result
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
     Ok(token)
+}
+
+/// Checks an access token this server signed: an RFC 9068 header (`typ` `at+jwt`, the
+/// `alg` of the published key named by `kid`), a valid signature, an unexpired `exp`.
+/// `None` for anything else; the caller learns nothing more (RFC 7662 §2.2).
+pub fn verify_access_token(keys: &KeySet, token: &str, now: UnixTime) -> Option<AccessTokenClaims> {
+    #[derive(Deserialize)]
+    struct Header {
+        alg: String,
+        kid: String,
+        typ: String,
+    }
+    let (signing_input, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signing_input.split_once('.')?;
+    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    let key = keys.find(&header.kid, now)?;
+    if header.alg != key.alg().as_str() || !header.typ.eq_ignore_ascii_case("at+jwt") {
+        return None;
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return None;
+    }
+    let claims: AccessTokenClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    (claims.exp > now).then_some(claims)
 }

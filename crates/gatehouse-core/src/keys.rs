@@ -12,8 +12,9 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom as AwsRandom;
 use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
-    RSA_PKCS1_SHA256, RSA_PSS_SHA256,
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey, VerificationAlgorithm,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, RSA_PKCS1_2048_8192_SHA256,
+    RSA_PKCS1_SHA256, RSA_PSS_2048_8192_SHA256, RSA_PSS_SHA256,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -190,6 +191,21 @@ impl SigningKey {
         &self.access_token_header
     }
 
+    /// Checks a signature this key (or its public half) made over `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let (alg, public): (&'static dyn VerificationAlgorithm, &[u8]) = match (&self.pair, self.alg) {
+            (KeyPair::Ecdsa(pair), _) => (&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref()),
+            (KeyPair::Ed25519(pair), _) => (&ED25519, pair.public_key().as_ref()),
+            (KeyPair::Rsa(pair), SigningAlg::PS256) => {
+                (&RSA_PSS_2048_8192_SHA256, pair.public_key().as_ref())
+            }
+            (KeyPair::Rsa(pair), _) => (&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref()),
+        };
+        UnparsedPublicKey::new(alg, public)
+            .verify(message, signature)
+            .is_ok()
+    }
+
     /// Signs `message` (a JWS signing input) and returns the raw signature.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let fail = |e: aws_lc_rs::error::Unspecified| KeyError(format!("sign: {e}"));
@@ -215,13 +231,20 @@ impl SigningKey {
     }
 }
 
-/// A public key the server still publishes, and until when.
+/// A key the server still publishes (and accepts in introspection), and until when.
 #[derive(Debug, Clone)]
 pub struct PublishedKey {
-    /// The JWK, with `kid`, `alg` and `use`.
-    pub jwk: Value,
+    /// The key.
+    pub key: Arc<SigningKey>,
     /// Stop publishing after this time; `None` for the current key.
     pub publish_until: Option<UnixTime>,
+}
+
+impl PublishedKey {
+    /// Whether it is still published at `now`.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.publish_until.is_none_or(|until| until > now)
+    }
 }
 
 /// The keys of one moment: the one that signs, and all that are published.
@@ -240,10 +263,18 @@ impl KeySet {
         let keys: Vec<&Value> = self
             .published
             .iter()
-            .filter(|k| k.publish_until.is_none_or(|until| until > now))
-            .map(|k| &k.jwk)
+            .filter(|k| k.is_live(now))
+            .map(|k| k.key.public_jwk())
             .collect();
         json!({ "keys": keys })
+    }
+
+    /// The published key with this `kid`, if live at `now`.
+    pub fn find(&self, kid: &str, now: UnixTime) -> Option<&SigningKey> {
+        self.published
+            .iter()
+            .find(|k| k.key.kid() == kid && k.is_live(now))
+            .map(|k| k.key.as_ref())
     }
 }
 
@@ -282,26 +313,28 @@ mod tests {
             assert_eq!(key.kid(), again.kid());
             assert_eq!(key.public_jwk()["alg"], alg.as_str());
             assert_eq!(key.public_jwk()["use"], "sig");
-            assert!(!key.sign(b"message").unwrap().is_empty());
+            let signature = key.sign(b"message").unwrap();
+            assert!(key.verify(b"message", &signature));
+            assert!(!key.verify(b"messagE", &signature));
         }
     }
 
     #[test]
     fn jwks_drops_keys_past_their_publish_time() {
-        let (key, _) = SigningKey::generate(SigningAlg::EdDSA).unwrap();
+        let key = Arc::new(SigningKey::generate(SigningAlg::EdDSA).unwrap().0);
         let (old, _) = SigningKey::generate(SigningAlg::EdDSA).unwrap();
         let set = KeySet {
             published: vec![
                 PublishedKey {
-                    jwk: key.public_jwk().clone(),
+                    key: key.clone(),
                     publish_until: None,
                 },
                 PublishedKey {
-                    jwk: old.public_jwk().clone(),
+                    key: Arc::new(old),
                     publish_until: Some(100),
                 },
             ],
-            current: Arc::new(key),
+            current: key,
         };
         assert_eq!(set.jwks(99)["keys"].as_array().unwrap().len(), 2);
         assert_eq!(set.jwks(100)["keys"].as_array().unwrap().len(), 1);

@@ -30,6 +30,8 @@ pub mod sealing;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod tokens;
+pub mod user;
 
 pub use client::{Client, ClientId, GrantType, GrantTypes, TokenFormat};
 pub use clock::{Clock, FixedClock, SystemClock, UnixTime};

@@ -52,6 +52,29 @@ impl ClientAuth {
         }
     }
 
+    /// The client authentication of a request: HTTP Basic in `authorization`, or
+    /// `client_id` and `client_secret` taken out of `params`; both at once is
+    /// `invalid_request` (RFC 6749 §2.3: "MUST NOT use more than one authentication
+    /// method in each request").
+    pub fn from_request(params: &mut Params, authorization: Option<&[u8]>) -> Result<Self, OAuthError> {
+        let body_id = params.take("client_id");
+        let body_secret = params.take("client_secret");
+        match (authorization, body_id, body_secret) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+                "The client authenticated with more than one method (RFC 6749 §2.3).",
+            )),
+            (Some(header), None, None) => Self::from_basic_header(header),
+            (None, Some(client_id), Some(secret)) => Ok(Self::Post {
+                client_id,
+                secret: ClientSecret::new(secret),
+            }),
+            (None, None, Some(_)) => Err(OAuthError::invalid_request(
+                "client_secret was given without client_id.",
+            )),
+            (None, Some(_), None) | (None, None, None) => Ok(Self::None),
+        }
+    }
+
     /// Parses an `Authorization` header as HTTP Basic client credentials.
     pub fn from_basic_header(header: &[u8]) -> Result<Self, OAuthError> {
         let malformed = || OAuthError::invalid_client("The Basic authorization header is malformed.", true);
@@ -136,26 +159,7 @@ impl TokenRequest {
         authorization: Option<&[u8]>,
         default_grant_type: Option<GrantType>,
     ) -> Result<Self, OAuthError> {
-        let body_id = params.take("client_id");
-        let body_secret = params.take("client_secret");
-        let client_auth = match (authorization, body_id, body_secret) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(OAuthError::invalid_request(
-                    "The client authenticated with more than one method (RFC 6749 §2.3).",
-                ))
-            }
-            (Some(header), None, None) => ClientAuth::from_basic_header(header)?,
-            (None, Some(client_id), Some(secret)) => ClientAuth::Post {
-                client_id,
-                secret: ClientSecret::new(secret),
-            },
-            (None, None, Some(_)) => {
-                return Err(OAuthError::invalid_request(
-                    "client_secret was given without client_id.",
-                ))
-            }
-            (None, Some(_), None) | (None, None, None) => ClientAuth::None,
-        };
+        let client_auth = ClientAuth::from_request(&mut params, authorization)?;
         let grant = match params.take("grant_type") {
             Some(name) => match name.parse::<GrantType>() {
                 Ok(grant_type) => GrantRequest::parse(grant_type, &mut params),

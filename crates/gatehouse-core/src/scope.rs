@@ -33,6 +33,11 @@ impl Scope {
         self.0.is_subset(&other.0)
     }
 
+    /// The tokens in both sets.
+    pub fn intersection(&self, other: &Scope) -> Scope {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -5,7 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{Client, ClientId, SecretHash, SigningAlg, StoreError, UnixTime};
+use crate::tokens::{
+    LoginState, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView, RefreshView, RotationOutcome,
+    RotationWrites, TokenDigest,
+};
+use crate::user::User;
+use crate::{Client, ClientId, OAuthError, SecretHash, SigningAlg, StoreError, UnixTime};
 
 /// Finding a client by id: all the token endpoint needs.
 #[async_trait]
@@ -115,9 +120,71 @@ pub trait ChangeFeed: Send + Sync {
     async fn prune_changes(&self, before: UnixTime) -> Result<u64, StoreError>;
 }
 
+/// The users of the password grant.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The user with this username.
+    async fn find_user(&self, username: &str) -> Result<Option<User>, StoreError>;
+    /// Registers a user; [`StoreError::Conflict`] if the username is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Every user, by username.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Deletes a user; `false` if there was none.
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;
+    /// Disables a user; `false` if there is none.
+    async fn disable_user(&self, username: &str, now: UnixTime) -> Result<bool, StoreError>;
+}
+
+/// Decides, inside the rotation's transaction, what to write for a live login; an
+/// error rolls the transaction back (the presented token stays usable).
+pub type RotationDecision =
+    Box<dyn FnOnce(&LoginState) -> Result<RotationWrites, OAuthError> + Send + 'static>;
+
+/// Refresh tokens, their families, opaque access tokens and revocations.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a new login and its first refresh token (and opaque access token), in
+    /// one transaction.
+    async fn start_login(
+        &self,
+        family: &NewFamily,
+        refresh: &NewRefreshToken,
+        opaque: Option<&NewOpaqueToken>,
+    ) -> Result<(), StoreError>;
+    /// Stores an opaque access token outside any login.
+    async fn insert_opaque(&self, token: &NewOpaqueToken) -> Result<(), StoreError>;
+    /// Rotates a refresh token atomically: consumes `presented` if it is live and was
+    /// issued to `client` (a conditional UPDATE, never read-then-write), asks `decide`
+    /// what to write, writes it, commits. A token presented again after its rotation
+    /// revokes its family (RFC 9700 §4.14.2).
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenDigest,
+        client: &ClientId,
+        now: UnixTime,
+        decide: RotationDecision,
+    ) -> Result<RotationOutcome<(LoginState, RotationWrites)>, StoreError>;
+    /// A refresh token by digest.
+    async fn find_refresh(&self, digest: &TokenDigest) -> Result<Option<RefreshView>, StoreError>;
+    /// An opaque access token by digest.
+    async fn find_opaque(&self, digest: &TokenDigest) -> Result<Option<OpaqueView>, StoreError>;
+    /// Whether a JWT access token was revoked: its `jti` itself, or its login `sid`
+    /// (a missing login counts as revoked).
+    async fn jwt_revoked(&self, jti: &str, sid: Option<&str>) -> Result<bool, StoreError>;
+    /// Revokes a login and everything issued from it; `false` if already revoked or
+    /// unknown.
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, StoreError>;
+    /// Revokes one opaque access token.
+    async fn revoke_opaque(&self, digest: &TokenDigest, now: UnixTime) -> Result<bool, StoreError>;
+    /// Records a revoked JWT `jti` until the token's own expiry.
+    async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<bool, StoreError>;
+    /// Deletes up to `batch` expired rows of each kind; returns how many went.
+    async fn purge_expired(&self, now: UnixTime, batch: i64) -> Result<u64, StoreError>;
+}
+
 /// Everything the server and the admin commands need from the database.
 #[async_trait]
-pub trait Store: ClientStore + KeyStore + ChangeFeed {
+pub trait Store: ClientStore + KeyStore + ChangeFeed + UserStore + TokenStore {
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -12,6 +12,8 @@ mod connect;
 mod error;
 mod feed;
 mod keys;
+mod tokens;
+mod users;
 
 pub use connect::{Backend, PoolOptions, SqlStore};
 

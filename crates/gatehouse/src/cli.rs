@@ -24,6 +24,12 @@ pub enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage users of the password grant.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Act on issued tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -116,4 +122,64 @@ pub struct CreateClient {
 pub enum KeysCommand {
     /// Make a new current signing key; the old one stays published while its tokens live.
     Rotate(JsonFlag),
+}
+
+/// `gatehouse user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Register a user; the password is read from standard input.
+    Create(CreateUser),
+    /// List users.
+    List(JsonFlag),
+    /// Delete a user: their logins stop refreshing.
+    Delete(UserRef),
+    /// Disable a user: they can neither log in nor refresh.
+    Disable(UserRef),
+}
+
+/// `gatehouse user create`
+#[derive(Debug, Args)]
+pub struct CreateUser {
+    /// Login name.
+    #[arg(long)]
+    pub username: String,
+    /// Read the password from standard input (required: never on the command line).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    /// Scopes the user may grant, space-separated.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// A user named on the command line.
+#[derive(Debug, Args)]
+pub struct UserRef {
+    /// The username.
+    #[arg(allow_hyphen_values = true)]
+    pub username: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `gatehouse token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Revoke a token as POST /oauth/revoke does without client authentication: a
+    /// refresh token ends its whole login.
+    Revoke(RevokeToken),
+}
+
+/// `gatehouse token revoke`
+#[derive(Debug, Args)]
+pub struct RevokeToken {
+    /// The token.
+    #[arg(allow_hyphen_values = true)]
+    pub token: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
 }

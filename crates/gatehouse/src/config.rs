@@ -99,6 +99,14 @@ pub struct ConfigArgs {
     #[arg(long, global = true, env = "GATEHOUSE_ALLOW_INSECURE_HTTP", value_name = "BOOL",
           num_args = 0..=1, default_missing_value = "true")]
     pub allow_insecure_http: Option<String>,
+    /// Seconds between sweeps that delete expired tokens. Default 60.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CLEANUP_INTERVAL",
+        value_name = "SECONDS"
+    )]
+    pub cleanup_interval: Option<String>,
     /// `text` (default) or `json` log lines.
     #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -118,6 +126,7 @@ const FILE_KEYS: &[&str] = &[
     "tls_key",
     "allow_insecure_http",
     "log_format",
+    "cleanup_interval",
 ];
 
 /// How log lines are written.
@@ -180,6 +189,8 @@ pub struct Settings {
     pub allow_insecure_http: bool,
     /// How logs are written.
     pub log_format: LogFormat,
+    /// Seconds between sweeps of expired tokens.
+    pub cleanup_interval: i64,
 }
 
 /// Longest token lifetime accepted: ten years.
@@ -293,7 +304,14 @@ impl Settings {
             Some(_) => return Err(ConfigError::new("log_format", "must be text or json")),
         };
 
+        let cleanup_interval = ttl(
+            "cleanup_interval",
+            value(&args.cleanup_interval, "cleanup_interval")?,
+            60,
+        )?;
+
         Ok(Self {
+            cleanup_interval,
             listen,
             database_url,
             backend,

@@ -185,7 +185,7 @@ impl Keys {
                 current = Some(key.clone());
             }
             published.push(PublishedKey {
-                jwk: key.public_jwk().clone(),
+                key: key.clone(),
                 publish_until: stored.publish_until,
             });
             opened.insert(stored.kid, key);

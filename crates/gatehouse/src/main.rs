@@ -55,6 +55,8 @@ fn main() -> ExitCode {
                 let result = match command {
                     Command::Client(c) => admin::client(&settings, c).await,
                     Command::Keys(k) => admin::keys(&settings, k).await,
+                    Command::User(u) => admin::user(&settings, u).await,
+                    Command::Token(t) => admin::token(&settings, t).await,
                     Command::Migrate(json) => admin::migrate(&settings, json).await,
                     Command::Serve(_) => Ok(()),
                 };

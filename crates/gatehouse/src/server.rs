@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_core::service::Stores;
 use gatehouse_core::{Clock, IssuerConfig, Random, SystemClock, SystemRandom, TokenService};
 use gatehouse_store::{PoolOptions, SqlStore};
 use tokio::net::TcpListener;
@@ -88,7 +89,12 @@ impl Server {
         };
 
         let clients = Arc::new(CachedClients::new(store.clone(), CLIENT_CACHE_CAPACITY));
-        let tokens = TokenService::new(config, clients.clone(), keys.ring(), clock.clone(), rng);
+        let stores = Stores {
+            clients: clients.clone(),
+            users: store.clone(),
+            tokens: store.clone(),
+        };
+        let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng);
         let metrics = telemetry::metrics_handle();
         let state = AppState::new(Shared {
             tokens,
@@ -99,7 +105,17 @@ impl Server {
             clock: clock.clone(),
         });
         let background = vec![
-            tokio::spawn(crate::sync::follow_changes(store.clone(), clients, keys, clock)),
+            tokio::spawn(crate::sync::follow_changes(
+                store.clone(),
+                clients,
+                keys,
+                clock.clone(),
+            )),
+            tokio::spawn(crate::sync::purge_expired_tokens(
+                store.clone(),
+                clock,
+                Duration::from_secs(settings.cleanup_interval.unsigned_abs()),
+            )),
             tokio::spawn(async move {
                 // Histograms are drained into their buckets by upkeep.
                 loop {

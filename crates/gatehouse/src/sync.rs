@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_core::store::{ChangeFeed, ChangeKind};
+use gatehouse_core::store::{ChangeFeed, ChangeKind, TokenStore};
 use gatehouse_core::{ClientId, Clock};
 use gatehouse_store::SqlStore;
 
@@ -90,6 +90,37 @@ pub async fn follow_changes(
             if let Err(err) = store.prune_changes(clock.now() - FEED_RETENTION_SECS).await {
                 tracing::warn!(error = %err, "cannot prune the change feed");
             }
+        }
+    }
+}
+
+/// Rows deleted per statement by the sweeper: small enough never to hold a lock long.
+const PURGE_BATCH: i64 = 1000;
+/// Most batches in one sweep, so a huge backlog is worked off over several sweeps.
+const PURGE_MAX_BATCHES: usize = 100;
+
+/// Deletes expired refresh tokens, opaque tokens, jti revocations and dead logins,
+/// every `interval`, in small batches (tables must not grow without bound under
+/// steady traffic).
+pub async fn purge_expired_tokens(store: Arc<SqlStore>, clock: Arc<dyn Clock>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let mut total = 0;
+        for _ in 0..PURGE_MAX_BATCHES {
+            match store.purge_expired(clock.now(), PURGE_BATCH).await {
+                Ok(0) => break,
+                Ok(deleted) => total += deleted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot delete expired tokens");
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        if total > 0 {
+            tracing::debug!(deleted = total, "deleted expired tokens");
         }
     }
 }

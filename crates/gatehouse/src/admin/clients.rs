@@ -1,17 +1,15 @@
 //! `gatehouse client create|list|show|delete|rotate-secret`.
 
-use std::io::Read as _;
-
 use gatehouse_core::secret::MIN_IMPORTED_SECRET_LEN;
 use gatehouse_core::store::{ClientLookup, ClientStore};
 use gatehouse_core::{
-    Client, ClientId, ClientSecret, Clock as _, GrantTypes, Random, Scope, SecretHash, StoreError,
-    SystemClock, SystemRandom, TokenFormat,
+    Client, ClientId, ClientSecret, Clock as _, GrantTypes, Scope, SecretHash, StoreError, SystemClock,
+    SystemRandom, TokenFormat,
 };
 use gatehouse_store::SqlStore;
 use serde_json::{json, Value};
 
-use super::{print, AdminError};
+use super::{print, random_hex, read_stdin_secret, AdminError};
 use crate::cli::{ClientCommand, ClientRef, CreateClient};
 
 /// Longest lifetime a client may be given: ten years.
@@ -110,7 +108,7 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
         return Err(AdminError::usage("--audience must not be empty"));
     }
     let (secret, secret_hash) = if args.secret_stdin {
-        let secret = read_secret_from_stdin()?;
+        let secret = read_stdin_secret("--secret-stdin", MIN_IMPORTED_SECRET_LEN)?;
         let hash = SecretHash::argon2id(&secret, &rng).map_err(AdminError::failed)?;
         (secret, hash)
     } else {
@@ -142,32 +140,6 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
     shown["client_secret"] = Value::String(secret.expose().to_owned());
     print(&shown, args.json);
     Ok(())
-}
-
-fn random_hex(rng: &dyn Random, bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rng.fill(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The imported secret: all of standard input, less one trailing line break.
-fn read_secret_from_stdin() -> Result<ClientSecret, AdminError> {
-    let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| {
-        AdminError::usage(format!(
-            "--secret-stdin: cannot read standard input as UTF-8: {e}"
-        ))
-    })?;
-    let secret = text
-        .strip_suffix('\n')
-        .map(|s| s.strip_suffix('\r').unwrap_or(s))
-        .unwrap_or(&text);
-    if secret.chars().count() < MIN_IMPORTED_SECRET_LEN {
-        return Err(AdminError::usage(format!(
-            "--secret-stdin: the secret must be at least {MIN_IMPORTED_SECRET_LEN} characters"
-        )));
-    }
-    Ok(ClientSecret::new(secret))
 }
 
 /// A client as shown by the CLI: everything but the secret hash.

@@ -3,14 +3,17 @@
 //! running servers follow within a second or two.
 
 mod clients;
+mod tokens;
+mod users;
 
 use std::fmt;
+use std::io::Read as _;
 
-use gatehouse_core::{Clock as _, StoreError, SystemClock, SystemRandom};
+use gatehouse_core::{ClientSecret, Clock as _, Random, StoreError, SystemClock, SystemRandom};
 use gatehouse_store::SqlStore;
 use serde_json::{json, Value};
 
-use crate::cli::{ClientCommand, JsonFlag, KeysCommand};
+use crate::cli::{ClientCommand, JsonFlag, KeysCommand, TokenCommand, UserCommand};
 use crate::config::{ConfigError, Settings};
 use crate::keyring::{self, KeyringError};
 
@@ -90,6 +93,48 @@ pub(crate) fn print(value: &Value, json: JsonFlag) {
             }
         }
     }
+}
+
+/// `n` random bytes in hex: no `-` or `_` that a shell or a flag parser could trip on.
+pub(crate) fn random_hex(rng: &dyn Random, n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    rng.fill(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A secret from standard input, less one trailing line break, of at least `min`
+/// characters.
+pub(crate) fn read_stdin_secret(flag: &str, min: usize) -> Result<ClientSecret, AdminError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| AdminError::usage(format!("{flag}: cannot read standard input as UTF-8: {e}")))?;
+    let secret = text
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&text);
+    if secret.chars().count() < min {
+        return Err(AdminError::usage(format!(
+            "{flag}: must be at least {min} characters"
+        )));
+    }
+    Ok(ClientSecret::new(secret))
+}
+
+/// `gatehouse user …`
+pub async fn user(settings: &Settings, command: UserCommand) -> Result<(), AdminError> {
+    let store = open_store(settings).await?;
+    let result = users::run(&store, command).await;
+    store.close().await;
+    result
+}
+
+/// `gatehouse token …`
+pub async fn token(settings: &Settings, command: TokenCommand) -> Result<(), AdminError> {
+    let store = std::sync::Arc::new(open_store(settings).await?);
+    let result = tokens::run(settings, store.clone(), command).await;
+    store.close().await;
+    result
 }
 
 /// `gatehouse client …`

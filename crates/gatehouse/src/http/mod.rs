@@ -3,6 +3,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod inspect;
 pub mod openapi;
 pub mod ops;
 pub mod params;
@@ -59,6 +60,8 @@ impl std::ops::Deref for AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/oauth/token", post(token::token))
+        .route("/oauth/revoke", post(inspect::revoke))
+        .route("/oauth/introspect", post(inspect::introspect))
         .route("/oauth/jwks", get(discovery::jwks))
         .route(
             "/.well-known/oauth-authorization-server",

@@ -9,10 +9,30 @@ use utoipa::{Modify, OpenApi, ToSchema};
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequestDoc {
-    /// `client_credentials` (RFC 6749 §4.4).
+    /// `client_credentials` (§4.4), `password` (§4.3) or `refresh_token` (§6).
     grant_type: String,
+    /// For `password`.
+    username: Option<String>,
+    /// For `password`.
+    password: Option<String>,
+    /// For `refresh_token`.
+    refresh_token: Option<String>,
     /// Space-separated scopes; absent means all the client may have.
     scope: Option<String>,
+    /// For `client_secret_post`.
+    client_id: Option<String>,
+    /// For `client_secret_post`.
+    client_secret: Option<String>,
+}
+
+/// Parameters of a revocation or introspection request.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TokenParamDoc {
+    /// The token.
+    token: String,
+    /// `access_token` or `refresh_token`; a hint only.
+    token_type_hint: Option<String>,
     /// For `client_secret_post`.
     client_id: Option<String>,
     /// For `client_secret_post`.
@@ -63,6 +83,8 @@ impl Modify for ClientAuthSchemes {
     info(title = "gatehouse", description = "OAuth 2.0 authorization server for APIs"),
     paths(
         super::token::token,
+        super::inspect::revoke,
+        super::inspect::introspect,
         super::discovery::jwks,
         super::discovery::oauth_metadata,
         super::discovery::openid_configuration,
@@ -71,7 +93,7 @@ impl Modify for ClientAuthSchemes {
         super::ops::metrics,
         openapi_json,
     ),
-    components(schemas(TokenRequestDoc, TokenResponseDoc, ErrorDoc)),
+    components(schemas(TokenRequestDoc, TokenParamDoc, TokenResponseDoc, ErrorDoc)),
     modifiers(&ClientAuthSchemes),
 )]
 pub struct ApiDoc;

@@ -20,7 +20,7 @@ use super::AppState;
             (super::openapi::TokenRequestDoc = "application/x-www-form-urlencoded"),
             (super::openapi::TokenRequestDoc = "application/json"),
         ),
-        description = "RFC 6749 §4.4 (client_credentials). Client authentication by HTTP Basic or client_id/client_secret in the body, not both."
+        description = "RFC 6749 §4.4 client_credentials, §4.3 password, §6 refresh_token. Client authentication by HTTP Basic or client_id/client_secret in the body, not both."
     ),
     responses(
         (status = 200, description = "Token issued", body = super::openapi::TokenResponseDoc),

@@ -1,9 +1,10 @@
-//! Protocol tests of the token endpoint: an in-memory client store, a fixed clock.
+//! Protocol tests of the endpoints: in-memory stores, a fixed clock.
 
-use std::collections::HashMap;
+mod grants;
+mod memory;
+
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256PublicKey, NoCustomClaims, VerificationOptions};
@@ -11,20 +12,9 @@ use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256PublicKey, NoCustomClaims
 use super::*;
 use crate::keys::{KeySet, PublishedKey};
 use crate::request::Params;
-use crate::store::ClientLookup;
-use crate::{FixedClock, GrantTypes, SecretHash, SigningAlg, SigningKey, StoreError, SystemRandom};
+use crate::{FixedClock, GrantTypes, SecretHash, SigningAlg, SigningKey, SystemRandom};
 
 const NOW: UnixTime = 1_800_000_000;
-
-#[derive(Default)]
-struct MemoryClients(HashMap<ClientId, Arc<Client>>);
-
-#[async_trait]
-impl ClientLookup for MemoryClients {
-    async fn find_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
-        Ok(self.0.get(id).cloned())
-    }
-}
 
 fn client(id: &str, hash: SecretHash) -> Client {
     Client {
@@ -45,6 +35,8 @@ fn client(id: &str, hash: SecretHash) -> Client {
 struct Fixture {
     service: TokenService,
     key: Arc<SigningKey>,
+    store: Arc<memory::Memory>,
+    clock: Arc<FixedClock>,
 }
 
 fn fixture(clients: Vec<Client>) -> Fixture {
@@ -52,26 +44,40 @@ fn fixture(clients: Vec<Client>) -> Fixture {
     let key = Arc::new(key);
     let ring = KeyRing::new(KeySet {
         published: vec![PublishedKey {
-            jwk: key.public_jwk().clone(),
+            key: key.clone(),
             publish_until: None,
         }],
         current: key.clone(),
     });
-    let store = MemoryClients(clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect());
+    let store = Arc::new(memory::Memory::default());
+    for client in clients {
+        store.add_client(client);
+    }
+    let clock = Arc::new(FixedClock::new(NOW));
     let config = IssuerConfig {
         issuer: "https://issuer.test".into(),
         default_audience: "https://api.test".into(),
         access_token_ttl: 3600,
         refresh_token_ttl: 86400,
     };
+    let stores = Stores {
+        clients: store.clone(),
+        users: store.clone(),
+        tokens: store.clone(),
+    };
     let service = TokenService::new(
         config,
-        Arc::new(store),
+        stores,
         Arc::new(ring),
-        Arc::new(FixedClock::new(NOW)),
+        clock.clone(),
         Arc::new(SystemRandom),
     );
-    Fixture { service, key }
+    Fixture {
+        service,
+        key,
+        store,
+        clock,
+    }
 }
 
 fn secret(text: &str) -> ClientSecret {

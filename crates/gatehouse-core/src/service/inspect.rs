@@ -1,0 +1,220 @@
+//! Introspection (RFC 7662) and revocation (RFC 7009) of every kind of token.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::TokenService;
+use crate::jwt::{verify_access_token, AccessTokenClaims};
+use crate::tokens::{TokenDigest, TokenKind};
+use crate::{Client, OAuthError};
+
+/// An introspection answer (RFC 7662 §2.2). Inactive is exactly `{"active": false}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    /// Whether the token is active.
+    pub active: bool,
+    /// The rest, for an active token.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<ActiveToken>,
+}
+
+/// What introspection tells of an active token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveToken {
+    /// Granted scope.
+    pub scope: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user's name, for user tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `Bearer` or `refresh_token`.
+    pub token_type: &'static str,
+    /// Expiry.
+    pub exp: i64,
+    /// Issue time.
+    pub iat: i64,
+    /// Subject.
+    pub sub: String,
+    /// Audience.
+    pub aud: String,
+    /// Issuer.
+    pub iss: String,
+    /// Token id.
+    pub jti: String,
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Self {
+            active: false,
+            details: None,
+        }
+    }
+
+    fn active(details: ActiveToken) -> Self {
+        Self {
+            active: true,
+            details: Some(details),
+        }
+    }
+}
+
+/// A token found in storage or verified, with the client it belongs to.
+enum Found {
+    Refresh { family_id: String, client_id: String },
+    Opaque { digest: TokenDigest, client_id: String },
+    Jwt(AccessTokenClaims),
+}
+
+impl Found {
+    fn client_id(&self) -> &str {
+        match self {
+            Self::Refresh { client_id, .. } | Self::Opaque { client_id, .. } => client_id,
+            Self::Jwt(claims) => &claims.client_id,
+        }
+    }
+}
+
+/// May `client` see a token issued to `owner`? Its own, or any for a resource server.
+fn may_inspect(client: &Client, owner: &str) -> bool {
+    client.can_introspect || client.id.as_str() == owner
+}
+
+impl TokenService {
+    /// RFC 7662: what `client` may know of `token`. The hint is not needed: the form
+    /// of a token says what it is.
+    pub async fn introspect(&self, client: &Client, token: &str) -> Result<Introspection, OAuthError> {
+        let now = self.clock.now();
+        let details = match TokenKind::of(token) {
+            TokenKind::Refresh => {
+                let Some(view) = self.stores.tokens.find_refresh(&TokenDigest::of(token)).await? else {
+                    return Ok(Introspection::inactive());
+                };
+                if !view.usable || view.expires_at <= now || !may_inspect(client, view.client_id.as_str()) {
+                    return Ok(Introspection::inactive());
+                }
+                ActiveToken {
+                    scope: view.scope.to_string(),
+                    client_id: view.client_id.to_string(),
+                    username: view.user.as_ref().map(|u| u.username.clone()),
+                    token_type: "refresh_token",
+                    exp: view.expires_at,
+                    iat: view.issued_at,
+                    sub: view
+                        .user
+                        .as_ref()
+                        .map_or_else(|| view.client_id.to_string(), |u| u.user_id.clone()),
+                    // A refresh token is for this server alone.
+                    aud: self.config.issuer.clone(),
+                    iss: self.config.issuer.clone(),
+                    jti: TokenDigest::of(token).id(),
+                }
+            }
+            TokenKind::OpaqueAccess => {
+                let Some(view) = self.stores.tokens.find_opaque(&TokenDigest::of(token)).await? else {
+                    return Ok(Introspection::inactive());
+                };
+                let row = view.token;
+                if view.revoked || row.expires_at <= now || !may_inspect(client, row.client_id.as_str()) {
+                    return Ok(Introspection::inactive());
+                }
+                ActiveToken {
+                    scope: row.scope.to_string(),
+                    client_id: row.client_id.to_string(),
+                    username: row.username,
+                    token_type: "Bearer",
+                    exp: row.expires_at,
+                    iat: row.issued_at,
+                    sub: row.subject,
+                    aud: row.audience,
+                    iss: self.config.issuer.clone(),
+                    jti: row.jti,
+                }
+            }
+            TokenKind::Jwt => {
+                let Some(claims) = self.verified_jwt(token) else {
+                    return Ok(Introspection::inactive());
+                };
+                if !may_inspect(client, &claims.client_id)
+                    || self
+                        .stores
+                        .tokens
+                        .jwt_revoked(&claims.jti, claims.sid.as_deref())
+                        .await?
+                {
+                    return Ok(Introspection::inactive());
+                }
+                ActiveToken {
+                    scope: claims.scope,
+                    client_id: claims.client_id,
+                    username: claims.username,
+                    token_type: "Bearer",
+                    exp: claims.exp,
+                    iat: claims.iat,
+                    sub: claims.sub,
+                    aud: claims.aud,
+                    iss: claims.iss,
+                    jti: claims.jti,
+                }
+            }
+            TokenKind::Unknown => return Ok(Introspection::inactive()),
+        };
+        Ok(Introspection::active(details))
+    }
+
+    /// RFC 7009: revokes `token`. With an authenticated `client`, only its own tokens
+    /// (another client's is refused with `unauthorized_client`, RFC 7009 §2.1);
+    /// without, the presented token itself: holding it is the right to give it up.
+    /// A refresh token takes its whole login with it. Unknown tokens are no error.
+    /// Returns whether anything was revoked.
+    pub async fn revoke(&self, client: Option<&Arc<Client>>, token: &str) -> Result<bool, OAuthError> {
+        let now = self.clock.now();
+        let found = match TokenKind::of(token) {
+            TokenKind::Refresh => self
+                .stores
+                .tokens
+                .find_refresh(&TokenDigest::of(token))
+                .await?
+                .map(|view| Found::Refresh {
+                    family_id: view.family_id,
+                    client_id: view.client_id.to_string(),
+                }),
+            TokenKind::OpaqueAccess => {
+                let digest = TokenDigest::of(token);
+                self.stores
+                    .tokens
+                    .find_opaque(&digest)
+                    .await?
+                    .map(|view| Found::Opaque {
+                        digest,
+                        client_id: view.token.client_id.to_string(),
+                    })
+            }
+            TokenKind::Jwt => self.verified_jwt(token).map(Found::Jwt),
+            TokenKind::Unknown => None,
+        };
+        let Some(found) = found else { return Ok(false) };
+        if let Some(client) = client {
+            if client.id.as_str() != found.client_id() {
+                return Err(OAuthError::UnauthorizedClient(
+                    "This token was not issued to this client.".into(),
+                ));
+            }
+        }
+        let tokens = &self.stores.tokens;
+        Ok(match found {
+            Found::Refresh { family_id, .. } => tokens.revoke_family(&family_id, now).await?,
+            Found::Opaque { digest, .. } => tokens.revoke_opaque(&digest, now).await?,
+            Found::Jwt(claims) => tokens.revoke_jti(&claims.jti, claims.exp).await?,
+        })
+    }
+
+    /// The claims of a live JWT access token this server signed. A signature by one
+    /// of our published keys is the proof: `iss` is inside what was signed.
+    fn verified_jwt(&self, token: &str) -> Option<AccessTokenClaims> {
+        let keys = self.keys.get()?;
+        verify_access_token(&keys, token, self.clock.now())
+    }
+}

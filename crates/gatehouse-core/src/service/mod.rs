@@ -1,0 +1,311 @@
+//! The endpoints' logic: token (RFC 6749 §3.2), revocation (RFC 7009) and
+//! introspection (RFC 7662). It authenticates clients, checks grants and scopes,
+//! mints tokens, and reaches storage only through the traits it is given. For a
+//! cached client, a client_credentials JWT touches no disk.
+
+mod inspect;
+mod password;
+mod refresh;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use self::inspect::Introspection;
+use crate::jwt::{sign_access_token, AccessTokenClaims};
+use crate::secret::VerifiedSecrets;
+use crate::store::{ClientLookup, TokenStore, UserStore};
+use crate::tokens::{MintedToken, NewOpaqueToken, OPAQUE_ACCESS_PREFIX};
+use crate::{
+    Client, ClientAuth, ClientId, ClientSecret, Clock, GrantRequest, GrantType, KeyRing, OAuthError, Random,
+    Scope, SecretHash, TokenFormat, TokenRequest, UnixTime,
+};
+
+/// What the server puts in every token it issues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerConfig {
+    /// `iss`.
+    pub issuer: String,
+    /// `aud` for clients registered without an audience.
+    pub default_audience: String,
+    /// Access token lifetime, seconds, for clients without their own.
+    pub access_token_ttl: i64,
+    /// Refresh token lifetime, seconds, for clients without their own.
+    pub refresh_token_ttl: i64,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Clone, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer` (RFC 6750).
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The granted scope.
+    pub scope: String,
+    /// A refresh token, where one is issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The grant that was used; for metrics and audit, not sent.
+    #[serde(skip)]
+    pub grant_type: GrantType,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("grant_type", &self.grant_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The stores the service works with.
+#[derive(Clone)]
+pub struct Stores {
+    /// Clients (cached by the server).
+    pub clients: Arc<dyn ClientLookup>,
+    /// Users.
+    pub users: Arc<dyn UserStore>,
+    /// Refresh tokens, logins, opaque tokens, revocations.
+    pub tokens: Arc<dyn TokenStore>,
+}
+
+/// The token, revocation and introspection endpoints.
+pub struct TokenService {
+    config: IssuerConfig,
+    stores: Stores,
+    keys: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+    verified: VerifiedSecrets,
+    /// Verified against when a username is unknown, so that an unknown user costs the
+    /// same Argon2id time as a wrong password.
+    dummy_password_hash: SecretHash,
+}
+
+/// The description of every client authentication failure, so that an unknown client
+/// and a wrong secret look the same from outside.
+const CLIENT_AUTH_FAILED: &str = "Client authentication failed.";
+
+/// An access token ready to hand out, and what must be stored for it first.
+struct PreparedAccess {
+    token: String,
+    opaque_row: Option<NewOpaqueToken>,
+    expires_in: i64,
+}
+
+/// Who an access token is about.
+struct Subject<'a> {
+    sub: &'a str,
+    username: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl TokenService {
+    /// The endpoints, over `stores`, signing with `keys`.
+    pub fn new(
+        config: IssuerConfig,
+        stores: Stores,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> Self {
+        let dummy = ClientSecret::new(rng.token(16));
+        let dummy_password_hash = SecretHash::argon2id(&dummy, rng.as_ref()).unwrap_or(SecretHash::Argon2id(
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG".into(),
+        ));
+        Self {
+            config,
+            stores,
+            keys,
+            clock,
+            rng,
+            verified: VerifiedSecrets::default(),
+            dummy_password_hash,
+        }
+    }
+
+    /// The settings tokens are issued with.
+    pub fn config(&self) -> &IssuerConfig {
+        &self.config
+    }
+
+    /// Serves a token request.
+    pub async fn exchange(&self, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+        let client = self.authenticate(&request.client_auth).await?;
+        let grant = request.grant?;
+        if !client.grant_types.contains(grant.grant_type()) {
+            return Err(OAuthError::UnauthorizedClient(
+                "This client may not use this grant type.".into(),
+            ));
+        }
+        match grant {
+            GrantRequest::ClientCredentials { scope } => {
+                self.client_credentials(&client, scope.as_ref()).await
+            }
+            GrantRequest::Password {
+                username,
+                password,
+                scope,
+            } => self.password(&client, &username, &password, scope.as_ref()).await,
+            GrantRequest::RefreshToken { refresh_token, scope } => {
+                self.refresh(&client, &refresh_token, scope.as_ref()).await
+            }
+        }
+    }
+
+    /// Authenticates the client of a request (RFC 6749 §2.3.1). Every failure is the
+    /// same `invalid_client`, whether the client is unknown or the secret wrong.
+    pub async fn authenticate(&self, auth: &ClientAuth) -> Result<Arc<Client>, OAuthError> {
+        let basic = auth.is_basic();
+        let failed = || OAuthError::invalid_client(CLIENT_AUTH_FAILED, basic);
+        let (client_id, secret) = match auth {
+            ClientAuth::Basic { client_id, secret } | ClientAuth::Post { client_id, secret } => {
+                (client_id, secret)
+            }
+            ClientAuth::None => {
+                return Err(OAuthError::invalid_client(
+                    "Client authentication is required (client_secret_basic or client_secret_post).",
+                    false,
+                ))
+            }
+        };
+        let id = ClientId::parse(client_id).ok_or_else(failed)?;
+        let client = self.stores.clients.find_client(&id).await?.ok_or_else(failed)?;
+        if self.verify_secret(&client, secret).await? {
+            Ok(client)
+        } else {
+            Err(failed())
+        }
+    }
+
+    async fn verify_secret(&self, client: &Client, secret: &ClientSecret) -> Result<bool, OAuthError> {
+        if !client.secret_hash.is_slow() {
+            return Ok(client.secret_hash.verify(secret));
+        }
+        let key = VerifiedSecrets::key(client.id.as_str(), &client.secret_hash, secret);
+        if self.verified.contains(&key) {
+            return Ok(true);
+        }
+        let ok = verify_slow(&client.secret_hash, secret).await?;
+        if ok {
+            self.verified.insert(key);
+        }
+        Ok(ok)
+    }
+
+    /// RFC 6749 §4.4: the client acts on its own behalf; `sub` is the client id.
+    async fn client_credentials(
+        &self,
+        client: &Client,
+        requested: Option<&Scope>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let scope = Scope::grant(requested, &client.scope)?;
+        let now = self.clock.now();
+        let subject = Subject {
+            sub: client.id.as_str(),
+            username: None,
+            sid: None,
+        };
+        let access = self.prepare_access(client, &subject, &scope, now)?;
+        if let Some(row) = &access.opaque_row {
+            self.stores.tokens.insert_opaque(row).await?;
+        }
+        Ok(self.response(access, &scope, None, GrantType::ClientCredentials))
+    }
+
+    /// An access token for `client` about `subject`: a signed JWT, or for opaque
+    /// clients a random token whose row the caller stores before answering.
+    fn prepare_access(
+        &self,
+        client: &Client,
+        subject: &Subject<'_>,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> Result<PreparedAccess, OAuthError> {
+        let ttl = client.access_token_ttl.unwrap_or(self.config.access_token_ttl);
+        let audience = client
+            .audience
+            .clone()
+            .unwrap_or_else(|| self.config.default_audience.clone());
+        let jti = self.rng.token(16);
+        if client.token_format == TokenFormat::Opaque {
+            let minted = MintedToken::generate(OPAQUE_ACCESS_PREFIX, self.rng.as_ref());
+            return Ok(PreparedAccess {
+                token: minted.value,
+                opaque_row: Some(NewOpaqueToken {
+                    digest: minted.digest,
+                    jti,
+                    family_id: subject.sid.map(str::to_owned),
+                    client_id: client.id.clone(),
+                    subject: subject.sub.to_owned(),
+                    username: subject.username.map(str::to_owned),
+                    scope: scope.clone(),
+                    audience,
+                    issued_at: now,
+                    expires_at: now + ttl,
+                }),
+                expires_in: ttl,
+            });
+        }
+        let keys = self.keys.get().ok_or(OAuthError::ServerError)?;
+        let claims = AccessTokenClaims {
+            iss: self.config.issuer.clone(),
+            sub: subject.sub.to_owned(),
+            aud: audience,
+            exp: now + ttl,
+            iat: now,
+            jti,
+            client_id: client.id.as_str().to_owned(),
+            scope: scope.to_string(),
+            sid: subject.sid.map(str::to_owned),
+            username: subject.username.map(str::to_owned),
+        };
+        let token = sign_access_token(&keys.current, &claims).map_err(|_| OAuthError::ServerError)?;
+        Ok(PreparedAccess {
+            token,
+            opaque_row: None,
+            expires_in: ttl,
+        })
+    }
+
+    fn response(
+        &self,
+        access: PreparedAccess,
+        scope: &Scope,
+        refresh_token: Option<String>,
+        grant_type: GrantType,
+    ) -> TokenResponse {
+        TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            scope: scope.to_string(),
+            refresh_token,
+            grant_type,
+        }
+    }
+
+    /// The refresh token lifetime for `client`.
+    fn refresh_ttl(&self, client: &Client) -> i64 {
+        client.refresh_token_ttl.unwrap_or(self.config.refresh_token_ttl)
+    }
+}
+
+/// Verifies a slow (Argon2id) hash off the async workers: it takes tens of
+/// milliseconds of CPU.
+async fn verify_slow(hash: &SecretHash, secret: &ClientSecret) -> Result<bool, OAuthError> {
+    let (hash, presented) = (hash.clone(), secret.clone());
+    tokio::task::spawn_blocking(move || hash.verify(&presented))
+        .await
+        .map_err(|_| OAuthError::ServerError)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! RFC 6749 §4.3: the resource owner password credentials grant.
+
+use super::{verify_slow, Subject, TokenService};
+use crate::grant::Credential;
+use crate::tokens::{MintedToken, NewFamily, NewRefreshToken, REFRESH_PREFIX};
+use crate::{Client, ClientSecret, GrantType, OAuthError, Scope, TokenResponse};
+
+/// One description for an unknown user, a wrong password and a disabled user, so that
+/// none can be told from another (nor by time: see `dummy_password_hash`).
+const LOGIN_FAILED: &str = "The username or password is incorrect.";
+
+impl TokenService {
+    /// Logs a user in for `client`. With the `refresh_token` grant the login starts a
+    /// token family, stored (with its first refresh token) before the answer leaves.
+    pub(super) async fn password(
+        &self,
+        client: &Client,
+        username: &str,
+        password: &Credential,
+        requested: Option<&Scope>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let user = self.stores.users.find_user(username).await?;
+        let presented = ClientSecret::new(password.expose());
+        let hash = user
+            .as_ref()
+            .map_or(&self.dummy_password_hash, |u| &u.password_hash);
+        let verified = verify_slow(hash, &presented).await?;
+        let user = match user {
+            Some(user) if verified && !user.disabled => user,
+            _ => return Err(OAuthError::InvalidGrant(LOGIN_FAILED.into())),
+        };
+        let scope = Scope::grant(requested, &client.scope.intersection(&user.scope))?;
+        let now = self.clock.now();
+
+        let family = client
+            .grant_types
+            .contains(GrantType::RefreshToken)
+            .then(|| NewFamily {
+                family_id: self.rng.token(16),
+                client_id: client.id.clone(),
+                user_id: Some(user.id.0.clone()),
+                scope: scope.clone(),
+                created_at: now,
+            });
+        let subject = Subject {
+            sub: &user.id.0,
+            username: Some(&user.username),
+            sid: family.as_ref().map(|f| f.family_id.as_str()),
+        };
+        let access = self.prepare_access(client, &subject, &scope, now)?;
+        let refresh_token = match &family {
+            Some(family) => {
+                let minted = MintedToken::generate(REFRESH_PREFIX, self.rng.as_ref());
+                let row = NewRefreshToken {
+                    digest: minted.digest,
+                    family_id: family.family_id.clone(),
+                    client_id: client.id.clone(),
+                    issued_at: now,
+                    expires_at: now + self.refresh_ttl(client),
+                };
+                self.stores
+                    .tokens
+                    .start_login(family, &row, access.opaque_row.as_ref())
+                    .await?;
+                Some(minted.value)
+            }
+            None => {
+                if let Some(row) = &access.opaque_row {
+                    self.stores.tokens.insert_opaque(row).await?;
+                }
+                None
+            }
+        };
+        Ok(self.response(access, &scope, refresh_token, GrantType::Password))
+    }
+}

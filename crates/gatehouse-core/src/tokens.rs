@@ -1,0 +1,227 @@
+//! Opaque tokens: refresh tokens and opaque access tokens. 256 random bits behind a
+//! short prefix that says what the token is (and lets secret scanners find leaks);
+//! stored only as a SHA-256 digest.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::secret::sha256;
+use crate::{ClientId, Random, Scope, UnixTime};
+
+/// Prefix of refresh tokens.
+pub const REFRESH_PREFIX: &str = "ghr_";
+/// Prefix of opaque access tokens.
+pub const OPAQUE_ACCESS_PREFIX: &str = "gho_";
+
+/// What a presented token string is, by its form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `ghr_…`
+    Refresh,
+    /// `gho_…`
+    OpaqueAccess,
+    /// Three base64url parts separated by dots.
+    Jwt,
+    /// Anything else: no token of ours.
+    Unknown,
+}
+
+impl TokenKind {
+    /// Classifies `token`.
+    pub fn of(token: &str) -> Self {
+        if token.starts_with(REFRESH_PREFIX) {
+            Self::Refresh
+        } else if token.starts_with(OPAQUE_ACCESS_PREFIX) {
+            Self::OpaqueAccess
+        } else if token.split('.').count() == 3 {
+            Self::Jwt
+        } else {
+            Self::Unknown
+        }
+    }
+}
+
+/// The SHA-256 digest a token is stored and looked up by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl TokenDigest {
+    /// The digest of `token`.
+    pub fn of(token: &str) -> Self {
+        Self(sha256(token.as_bytes()))
+    }
+
+    /// A short, non-secret identifier derived from the digest (for `jti` of opaque
+    /// refresh tokens in introspection).
+    pub fn id(&self) -> String {
+        URL_SAFE_NO_PAD.encode(&self.0[..16])
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenDigest({})", self.id())
+    }
+}
+
+/// A freshly minted opaque token: the value for the client, the digest for the store.
+pub struct MintedToken {
+    /// Shown to the client once.
+    pub value: String,
+    /// Stored.
+    pub digest: TokenDigest,
+}
+
+impl fmt::Debug for MintedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MintedToken")
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MintedToken {
+    /// A new token with `prefix` and 256 random bits.
+    pub fn generate(prefix: &str, rng: &dyn Random) -> Self {
+        let value = format!("{prefix}{}", rng.token(32));
+        let digest = TokenDigest::of(&value);
+        Self { value, digest }
+    }
+}
+
+/// A login (RFC 9700 §4.14.2 calls it a refresh token family): every refresh token
+/// and access token descended from one password grant. Revoking it revokes them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFamily {
+    /// Random id; the `sid` claim of its JWT access tokens.
+    pub family_id: String,
+    /// The client that logged in.
+    pub client_id: ClientId,
+    /// The user, for the password grant.
+    pub user_id: Option<String>,
+    /// The scope granted at login: the most any later refresh may have.
+    pub scope: Scope,
+    /// When it started.
+    pub created_at: UnixTime,
+}
+
+/// A refresh token to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    /// Its digest.
+    pub digest: TokenDigest,
+    /// Its family.
+    pub family_id: String,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+}
+
+/// An opaque access token to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOpaqueToken {
+    /// Its digest.
+    pub digest: TokenDigest,
+    /// Its id, as introspection reports it.
+    pub jti: String,
+    /// Its family, if issued from a login.
+    pub family_id: Option<String>,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// `sub`: the client id or the user id.
+    pub subject: String,
+    /// The user's name, for user tokens.
+    pub username: Option<String>,
+    /// Granted scope.
+    pub scope: Scope,
+    /// `aud`.
+    pub audience: String,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+}
+
+/// What the store knows of a login when a refresh token is presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginState {
+    /// The family.
+    pub family_id: String,
+    /// The scope granted at login.
+    pub scope: Scope,
+    /// The user, if the login was a password grant and the user still exists.
+    pub user: Option<LoginUser>,
+    /// Whether the login had a user (who may since have been deleted).
+    pub had_user: bool,
+}
+
+/// The user behind a login, as they are now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginUser {
+    /// Id.
+    pub user_id: String,
+    /// Name.
+    pub username: String,
+    /// Current scope.
+    pub scope: Scope,
+    /// Whether disabled.
+    pub disabled: bool,
+}
+
+/// What to store when a rotation goes ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationWrites {
+    /// The successor refresh token.
+    pub refresh: NewRefreshToken,
+    /// An opaque access token, for opaque clients.
+    pub opaque: Option<NewOpaqueToken>,
+    /// The scope of the new access token.
+    pub access_scope: Scope,
+}
+
+/// How a refresh token rotation ended.
+#[derive(Debug)]
+pub enum RotationOutcome<T> {
+    /// The presented token was consumed and its successor stored, in one transaction.
+    Rotated(T),
+    /// The presented token was live, but the protocol refused (the transaction was
+    /// rolled back, so the token still works).
+    Refused(crate::OAuthError),
+    /// The presented token had been rotated already: its family is now revoked.
+    Reused,
+    /// No live token of this client matches.
+    Invalid,
+}
+
+/// A stored refresh token, for introspection and revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshView {
+    /// Its family.
+    pub family_id: String,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The family's scope.
+    pub scope: Scope,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Whether it can still be used: not rotated, family not revoked, user enabled.
+    pub usable: bool,
+    /// The user, if any.
+    pub user: Option<LoginUser>,
+}
+
+/// A stored opaque access token, for introspection and revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaqueView {
+    /// As stored.
+    pub token: NewOpaqueToken,
+    /// Whether it, or its family, was revoked.
+    pub revoked: bool,
+}

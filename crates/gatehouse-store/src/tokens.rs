@@ -1,0 +1,382 @@
+//! [`TokenStore`] on SQL: logins, refresh token rotation, opaque tokens, revocations.
+
+use async_trait::async_trait;
+use gatehouse_core::store::{RotationDecision, TokenStore};
+use gatehouse_core::tokens::{
+    LoginState, LoginUser, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView, RefreshView,
+    RotationOutcome, RotationWrites, TokenDigest,
+};
+use gatehouse_core::{ClientId, Scope, StoreError, UnixTime};
+
+use crate::error::{corrupt, db_error};
+use crate::{on_pool, SqlStore};
+
+/// How long a login outlives its last refresh token before it is deleted, so that the
+/// access tokens issued from it (whose `sid` names it) still introspect as active.
+const FAMILY_GRACE_SECS: i64 = 86_400;
+
+/// Inserts a refresh token row; `$tx` is a transaction or connection.
+macro_rules! insert_refresh {
+    ($tx:expr, $row:expr) => {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, issued_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(&$row.digest.0[..])
+        .bind(&$row.family_id)
+        .bind($row.client_id.as_str())
+        .bind($row.issued_at)
+        .bind($row.expires_at)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
+/// Inserts an opaque access token row.
+macro_rules! insert_opaque {
+    ($tx:expr, $row:expr) => {
+        sqlx::query(
+            "INSERT INTO opaque_access_tokens (token_hash, jti, family_id, client_id, subject, username, scope, \
+             audience, issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
+        )
+        .bind(&$row.digest.0[..])
+        .bind(&$row.jti)
+        .bind($row.family_id.as_deref())
+        .bind($row.client_id.as_str())
+        .bind(&$row.subject)
+        .bind($row.username.as_deref())
+        .bind($row.scope.to_string())
+        .bind(&$row.audience)
+        .bind($row.issued_at)
+        .bind($row.expires_at)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
+/// A login joined with its user as they are now.
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    family_id: String,
+    scope: String,
+    family_user: Option<String>,
+    user_id: Option<String>,
+    username: Option<String>,
+    user_scope: Option<String>,
+    disabled: Option<bool>,
+}
+
+const LOGIN_SELECT: &str = "SELECT f.family_id, f.scope, f.user_id AS family_user, u.user_id, u.username, \
+     u.scope AS user_scope, u.disabled FROM token_families f LEFT JOIN users u ON u.user_id = f.user_id";
+
+impl LoginRow {
+    fn into_login(self) -> Result<LoginState, StoreError> {
+        let user = match (self.user_id, self.username, self.user_scope, self.disabled) {
+            (Some(user_id), Some(username), Some(scope), Some(disabled)) => Some(LoginUser {
+                user_id,
+                username,
+                scope: Scope::parse(&scope).map_err(|e| corrupt("user scope", e))?,
+                disabled,
+            }),
+            _ => None,
+        };
+        Ok(LoginState {
+            family_id: self.family_id,
+            scope: Scope::parse(&self.scope).map_err(|e| corrupt("login scope", e))?,
+            had_user: self.family_user.is_some(),
+            user,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    client_id: String,
+    issued_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    #[sqlx(flatten)]
+    login: LoginRow,
+}
+
+#[derive(sqlx::FromRow)]
+struct OpaqueRow {
+    token_hash: Vec<u8>,
+    jti: String,
+    family_id: Option<String>,
+    client_id: String,
+    subject: String,
+    username: Option<String>,
+    scope: String,
+    audience: String,
+    issued_at: i64,
+    expires_at: i64,
+    revoked: bool,
+}
+
+fn client_id(text: &str) -> Result<ClientId, StoreError> {
+    ClientId::parse(text).ok_or_else(|| corrupt("client_id", text))
+}
+
+/// What a rotation transaction ends with, before the store error type is applied.
+type Rotation = RotationOutcome<(LoginState, RotationWrites)>;
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    async fn start_login(
+        &self,
+        family: &NewFamily,
+        refresh: &NewRefreshToken,
+        opaque: Option<&NewOpaqueToken>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO token_families (family_id, client_id, user_id, scope, created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            )
+            .bind(&family.family_id)
+            .bind(family.client_id.as_str())
+            .bind(family.user_id.as_deref())
+            .bind(family.scope.to_string())
+            .bind(family.created_at)
+            .bind(refresh.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_refresh!(tx, refresh)?;
+            if let Some(row) = opaque {
+                insert_opaque!(tx, row)?;
+            }
+            tx.commit().await
+        }
+        .await)
+        .map_err(db_error)
+    }
+
+    async fn insert_opaque(&self, token: &NewOpaqueToken) -> Result<(), StoreError> {
+        on_pool!(self, pool => async {
+            let mut conn = pool.acquire().await?;
+            insert_opaque!(conn, token).map(|_| ())
+        }
+        .await)
+        .map_err(db_error)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenDigest,
+        client: &ClientId,
+        now: UnixTime,
+        decide: RotationDecision,
+    ) -> Result<Rotation, StoreError> {
+        let login_sql = format!("{LOGIN_SELECT} WHERE f.family_id = $1");
+        on_pool!(self, pool => async move {
+            let mut tx = pool.begin().await.map_err(db_error)?;
+            // The one statement that decides who wins a race: only a live, unused token
+            // of this client, in a login not revoked, is consumed.
+            let consumed: Option<(String,)> = sqlx::query_as(
+                "UPDATE refresh_tokens SET used_at = $1 \
+                 WHERE token_hash = $2 AND client_id = $3 AND used_at IS NULL AND expires_at > $1 \
+                 AND family_id IN (SELECT family_id FROM token_families WHERE revoked_at IS NULL) \
+                 RETURNING family_id",
+            )
+            .bind(now)
+            .bind(&presented.0[..])
+            .bind(client.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            let Some((family_id,)) = consumed else {
+                let prior: Option<(String, Option<i64>)> = sqlx::query_as(
+                    "SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
+                )
+                .bind(&presented.0[..])
+                .bind(client.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let Some((family_id, Some(_))) = prior else {
+                    return Ok::<Rotation, StoreError>(RotationOutcome::Invalid);
+                };
+                // RFC 9700 §4.14.2: a rotated-out token came back. Someone holds a copy;
+                // end the login for everyone.
+                sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(&family_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                return Ok(RotationOutcome::Reused);
+            };
+            let login: LoginRow = sqlx::query_as(&login_sql)
+                .bind(&family_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let login = login.into_login()?;
+            let writes = match decide(&login) {
+                Ok(writes) => writes,
+                // Dropping the transaction rolls the consumption back.
+                Err(refusal) => return Ok(RotationOutcome::Refused(refusal)),
+            };
+            insert_refresh!(tx, writes.refresh).map_err(db_error)?;
+            sqlx::query("UPDATE token_families SET expires_at = $1 WHERE family_id = $2 AND expires_at < $1")
+                .bind(writes.refresh.expires_at)
+                .bind(&family_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            if let Some(row) = &writes.opaque {
+                insert_opaque!(tx, row).map_err(db_error)?;
+            }
+            tx.commit().await.map_err(db_error)?;
+            Ok(RotationOutcome::Rotated((login, writes)))
+        }
+        .await)
+    }
+
+    async fn find_refresh(&self, digest: &TokenDigest) -> Result<Option<RefreshView>, StoreError> {
+        let sql =
+            "SELECT r.client_id, r.issued_at, r.expires_at, r.used_at, f.revoked_at, f.family_id, f.scope, \
+             f.user_id AS family_user, u.user_id, u.username, u.scope AS user_scope, u.disabled \
+             FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id \
+             LEFT JOIN users u ON u.user_id = f.user_id WHERE r.token_hash = $1";
+        let row: Option<RefreshRow> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(&digest.0[..]).fetch_optional(pool).await)
+                .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let login = row.login.into_login()?;
+        let user_ok = match (&login.user, login.had_user) {
+            (Some(user), _) => !user.disabled,
+            (None, had_user) => !had_user,
+        };
+        Ok(Some(RefreshView {
+            client_id: client_id(&row.client_id)?,
+            issued_at: row.issued_at,
+            expires_at: row.expires_at,
+            usable: row.used_at.is_none() && row.revoked_at.is_none() && user_ok,
+            family_id: login.family_id,
+            scope: login.scope,
+            user: login.user,
+        }))
+    }
+
+    async fn find_opaque(&self, digest: &TokenDigest) -> Result<Option<OpaqueView>, StoreError> {
+        let sql = "SELECT o.token_hash, o.jti, o.family_id, o.client_id, o.subject, o.username, o.scope, o.audience, \
+             o.issued_at, o.expires_at, \
+             (o.revoked_at IS NOT NULL OR (o.family_id IS NOT NULL AND (f.family_id IS NULL OR f.revoked_at IS NOT NULL))) AS revoked \
+             FROM opaque_access_tokens o LEFT JOIN token_families f ON f.family_id = o.family_id \
+             WHERE o.token_hash = $1";
+        let row: Option<OpaqueRow> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(&digest.0[..]).fetch_optional(pool).await)
+                .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let digest: [u8; 32] = row
+            .token_hash
+            .try_into()
+            .map_err(|_| corrupt("opaque token digest", "not 32 bytes"))?;
+        Ok(Some(OpaqueView {
+            token: NewOpaqueToken {
+                digest: TokenDigest(digest),
+                jti: row.jti,
+                family_id: row.family_id,
+                client_id: client_id(&row.client_id)?,
+                subject: row.subject,
+                username: row.username,
+                scope: Scope::parse(&row.scope).map_err(|e| corrupt("opaque token scope", e))?,
+                audience: row.audience,
+                issued_at: row.issued_at,
+                expires_at: row.expires_at,
+            },
+            revoked: row.revoked,
+        }))
+    }
+
+    async fn jwt_revoked(&self, jti: &str, sid: Option<&str>) -> Result<bool, StoreError> {
+        let (revoked_jti, live_family): (i64, i64) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM revoked_jtis WHERE jti = $1), \
+             (SELECT COUNT(*) FROM token_families WHERE family_id = $2 AND revoked_at IS NULL)",
+        )
+        .bind(jti)
+        .bind(sid)
+        .fetch_one(pool)
+        .await)
+        .map_err(db_error)?;
+        Ok(revoked_jti > 0 || (sid.is_some() && live_family == 0))
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE token_families SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1))
+        .map_err(db_error)
+    }
+
+    async fn revoke_opaque(&self, digest: &TokenDigest, now: UnixTime) -> Result<bool, StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE opaque_access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&digest.0[..])
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1))
+        .map_err(db_error)
+    }
+
+    async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1))
+        .map_err(db_error)
+    }
+
+    async fn purge_expired(&self, now: UnixTime, batch: i64) -> Result<u64, StoreError> {
+        // Small batches, one statement each: never a long lock on a busy table.
+        let statements = [
+            (
+                "DELETE FROM refresh_tokens WHERE token_hash IN \
+              (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)",
+                now,
+            ),
+            (
+                "DELETE FROM opaque_access_tokens WHERE token_hash IN \
+              (SELECT token_hash FROM opaque_access_tokens WHERE expires_at < $1 LIMIT $2)",
+                now,
+            ),
+            (
+                "DELETE FROM revoked_jtis WHERE jti IN \
+              (SELECT jti FROM revoked_jtis WHERE expires_at < $1 LIMIT $2)",
+                now,
+            ),
+            (
+                "DELETE FROM token_families WHERE family_id IN \
+              (SELECT family_id FROM token_families WHERE expires_at < $1 LIMIT $2)",
+                now - FAMILY_GRACE_SECS,
+            ),
+        ];
+        let mut deleted = 0;
+        for (sql, before) in statements {
+            deleted += on_pool!(self, pool => sqlx::query(sql)
+                .bind(before)
+                .bind(batch)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))
+            .map_err(db_error)?;
+        }
+        Ok(deleted)
+    }
+}

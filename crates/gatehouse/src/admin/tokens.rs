@@ -1,0 +1,63 @@
+//! `gatehouse token revoke`: what POST /oauth/revoke does for a token holder.
+
+use std::sync::Arc;
+
+use gatehouse_core::service::Stores;
+use gatehouse_core::tokens::TokenKind;
+use gatehouse_core::{IssuerConfig, KeyRing, SystemClock, SystemRandom, TokenService};
+use gatehouse_store::SqlStore;
+use serde_json::json;
+
+use super::{print, AdminError};
+use crate::cache::CachedClients;
+use crate::cli::{RevokeToken, TokenCommand};
+use crate::config::Settings;
+use crate::keyring::{self, Keys};
+
+pub(super) async fn run(
+    settings: &Settings,
+    store: Arc<SqlStore>,
+    command: TokenCommand,
+) -> Result<(), AdminError> {
+    let TokenCommand::Revoke(RevokeToken { token, json }) = command;
+    // Only a JWT needs the signing keys (to check it is ours), and so the master key.
+    let ring = if TokenKind::of(&token) == TokenKind::Jwt {
+        let master = keyring::load_master_key(&settings.master_key, &SystemRandom)?;
+        let keys = Keys::new(store.clone(), master);
+        keys.reload(gatehouse_core::Clock::now(&SystemClock)).await?;
+        keys.ring()
+    } else {
+        Arc::new(KeyRing::default())
+    };
+    let issuer = settings
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let config = IssuerConfig {
+        default_audience: settings
+            .default_audience
+            .clone()
+            .unwrap_or_else(|| issuer.clone()),
+        issuer,
+        access_token_ttl: settings.access_token_ttl,
+        refresh_token_ttl: settings.refresh_token_ttl,
+    };
+    let stores = Stores {
+        clients: Arc::new(CachedClients::new(store.clone(), 1)),
+        users: store.clone(),
+        tokens: store,
+    };
+    let service = TokenService::new(
+        config,
+        stores,
+        ring,
+        Arc::new(SystemClock),
+        Arc::new(SystemRandom),
+    );
+    let revoked = service
+        .revoke(None, &token)
+        .await
+        .map_err(|e| AdminError::failed(format!("cannot revoke: {}", e.description())))?;
+    print(&json!({ "revoked": revoked }), json);
+    Ok(())
+}

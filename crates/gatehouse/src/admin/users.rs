@@ -1,0 +1,83 @@
+//! `gatehouse user create|list|delete|disable`.
+
+use gatehouse_core::store::UserStore;
+use gatehouse_core::user::{User, UserId, MIN_PASSWORD_LEN};
+use gatehouse_core::{Clock as _, Random, Scope, SecretHash, StoreError, SystemClock, SystemRandom};
+use gatehouse_store::SqlStore;
+use serde_json::{json, Value};
+
+use super::{print, random_hex, read_stdin_secret, AdminError};
+use crate::cli::{CreateUser, UserCommand, UserRef};
+
+pub(super) async fn run(store: &SqlStore, command: UserCommand) -> Result<(), AdminError> {
+    match command {
+        UserCommand::Create(args) => create(store, args).await,
+        UserCommand::List(json) => {
+            let users: Vec<Value> = store.list_users().await?.iter().map(user_json).collect();
+            if json.json {
+                println!("{}", json!({ "users": users }));
+            } else {
+                for u in &users {
+                    println!("{}\t{}\t{}", u["username"], u["scope"], u["disabled"]);
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Delete(UserRef { username, json }) => {
+            if !store.delete_user(&username).await? {
+                return Err(not_found(&username));
+            }
+            print(&json!({ "deleted": username }), json);
+            Ok(())
+        }
+        UserCommand::Disable(UserRef { username, json }) => {
+            if !store.disable_user(&username, SystemClock.now()).await? {
+                return Err(not_found(&username));
+            }
+            print(&json!({ "disabled": username }), json);
+            Ok(())
+        }
+    }
+}
+
+fn not_found(username: &str) -> AdminError {
+    AdminError::failed(format!("no user named {username:?}"))
+}
+
+async fn create(store: &SqlStore, args: CreateUser) -> Result<(), AdminError> {
+    let rng = SystemRandom;
+    if args.username.is_empty() || args.username.len() > 255 || args.username.contains('\0') {
+        return Err(AdminError::usage("--username must be 1 to 255 characters"));
+    }
+    let scope =
+        Scope::parse(&args.scope).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))?;
+    let password = read_stdin_secret("--password-stdin", MIN_PASSWORD_LEN)?;
+    let password_hash = SecretHash::argon2id(&password, &rng).map_err(AdminError::failed)?;
+    let user = User {
+        id: UserId(random_hex(&rng as &dyn Random, 16)),
+        username: args.username,
+        password_hash,
+        scope,
+        disabled: false,
+        created_at: SystemClock.now(),
+    };
+    store.insert_user(&user).await.map_err(|e| match e {
+        StoreError::Conflict(_) => {
+            AdminError::failed(format!("a user named {:?} exists already", user.username))
+        }
+        other => other.into(),
+    })?;
+    print(&user_json(&user), args.json);
+    Ok(())
+}
+
+/// A user as shown by the CLI: never the password hash.
+fn user_json(user: &User) -> Value {
+    json!({
+        "user_id": user.id.0,
+        "username": user.username,
+        "scope": user.scope.to_string(),
+        "disabled": user.disabled,
+        "created_at": user.created_at,
+    })
+}

@@ -1,0 +1,86 @@
+//! POST /oauth/revoke (RFC 7009) and POST /oauth/introspect (RFC 7662).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use gatehouse_core::request::Params;
+use gatehouse_core::{ClientAuth, OAuthError};
+
+use super::error::ApiError;
+use super::params::OAuthParams;
+use super::AppState;
+
+/// The client authentication and the `token` of a revocation or introspection request.
+/// `token_type_hint` is accepted and not needed: a token's form says what it is.
+fn token_request(headers: &HeaderMap, mut params: Params) -> Result<(ClientAuth, String), ApiError> {
+    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+    let first = authorization.next();
+    if authorization.next().is_some() {
+        return Err(OAuthError::invalid_request("The Authorization header is repeated.").into());
+    }
+    let auth = ClientAuth::from_request(&mut params, first.map(HeaderValue::as_bytes))?;
+    let token = params
+        .take("token")
+        .ok_or(OAuthError::invalid_request("The token parameter is missing."))?;
+    Ok((auth, token))
+}
+
+/// Adds the headers RFC 7009 and RFC 7662 answers carry.
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Revokes a token.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content(
+        (super::openapi::TokenParamDoc = "application/x-www-form-urlencoded"),
+        (super::openapi::TokenParamDoc = "application/json"),
+    ), description = "RFC 7009. Client authentication optional: without it, the presented token itself is revoked."),
+    responses(
+        (status = 200, description = "Revoked, or unknown (RFC 7009 §2.2)"),
+        (status = 400, description = "invalid_request, or unauthorized_client for another client's token", body = super::openapi::ErrorDoc),
+        (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
+        (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorDoc),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OAuthParams(params): OAuthParams,
+) -> Result<Response, ApiError> {
+    let (auth, token) = token_request(&headers, params)?;
+    let client = match auth {
+        ClientAuth::None => None,
+        auth => Some(state.tokens.authenticate(&auth).await?),
+    };
+    let client_id = client.as_ref().map(|c| c.id.to_string()).unwrap_or_default();
+    let revoked = state.tokens.revoke(client.as_ref(), &token).await?;
+    tracing::info!(target: "gatehouse::audit", event = "token_revoked", client_id = %client_id, found = revoked);
+    Ok(no_store(StatusCode::OK.into_response()))
+}
+
+/// Tells a client what a token is.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content(
+        (super::openapi::TokenParamDoc = "application/x-www-form-urlencoded"),
+        (super::openapi::TokenParamDoc = "application/json"),
+    ), description = "RFC 7662. Client authentication required; a client sees its own tokens, a --can-introspect client any."),
+    responses(
+        (status = 200, description = "RFC 7662 §2.2 answer; inactive is exactly {\"active\": false}", body = Object),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorDoc),
+        (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
+        (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorDoc),
+    ))]
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OAuthParams(params): OAuthParams,
+) -> Result<Response, ApiError> {
+    let (auth, token) = token_request(&headers, params)?;
+    let client = state.tokens.authenticate(&auth).await?;
+    let answer = state.tokens.introspect(&client, &token).await?;
+    Ok(no_store(Json(answer).into_response()))
+}
