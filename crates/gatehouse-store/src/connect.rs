@@ -11,6 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::batch::RotationWriters;
 use crate::error::db_error;
 use crate::on_pool;
 
@@ -66,6 +67,7 @@ pub(crate) enum Pool {
 /// The store, on SQLite or PostgreSQL.
 pub struct SqlStore {
     pub(crate) pool: Pool,
+    pub(crate) rotations: RotationWriters,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -77,7 +79,8 @@ impl std::fmt::Debug for SqlStore {
 }
 
 impl SqlStore {
-    /// Opens the database at `url`. A SQLite file is created if missing and put in WAL
+    /// Opens the database at `url` (inside a Tokio runtime: it starts the writer
+    /// tasks of [`crate::batch`]). A SQLite file is created if missing and put in WAL
     /// mode; with `synchronous = FULL` every commit is durable when it returns.
     /// The pool connects lazily, so a server starts even while PostgreSQL is down
     /// (its `/readyz` says so); [`SqlStore::migrate`] is the first real use.
@@ -117,7 +120,14 @@ impl SqlStore {
                 ))
             }
         };
-        Ok(Self { pool })
+        // SQLite has one writer at a time anyway; PostgreSQL gets a few, so that
+        // batches overlap with each other's commits.
+        let writers = match pool {
+            Pool::Sqlite(_) => 1,
+            Pool::Postgres(_) => (options.max_connections as usize / 2).clamp(1, 4),
+        };
+        let rotations = RotationWriters::start(&pool, writers);
+        Ok(Self { pool, rotations })
     }
 
     /// The backend in use.

@@ -7,6 +7,7 @@
 //! live in one folder per backend, because DDL types differ.
 #![warn(missing_docs)]
 
+mod batch;
 mod clients;
 mod connect;
 mod error;

@@ -8,6 +8,7 @@ use gatehouse_core::tokens::{
 };
 use gatehouse_core::{ClientId, Scope, StoreError, UnixTime};
 
+use crate::batch::RotationJob;
 use crate::error::{corrupt, db_error};
 use crate::{on_pool, SqlStore};
 
@@ -31,6 +32,7 @@ macro_rules! insert_refresh {
         .await
     };
 }
+pub(crate) use insert_refresh;
 
 /// Inserts an opaque access token row.
 macro_rules! insert_opaque {
@@ -53,10 +55,11 @@ macro_rules! insert_opaque {
         .await
     };
 }
+pub(crate) use insert_opaque;
 
 /// A login joined with its user as they are now.
 #[derive(sqlx::FromRow)]
-struct LoginRow {
+pub(crate) struct LoginRow {
     family_id: String,
     scope: String,
     family_user: Option<String>,
@@ -66,11 +69,12 @@ struct LoginRow {
     disabled: Option<bool>,
 }
 
-const LOGIN_SELECT: &str = "SELECT f.family_id, f.scope, f.user_id AS family_user, u.user_id, u.username, \
-     u.scope AS user_scope, u.disabled FROM token_families f LEFT JOIN users u ON u.user_id = f.user_id";
+pub(crate) const LOGIN_BY_FAMILY: &str = "SELECT f.family_id, f.scope, f.user_id AS family_user, u.user_id, \
+     u.username, u.scope AS user_scope, u.disabled FROM token_families f LEFT JOIN users u ON u.user_id = f.user_id \
+     WHERE f.family_id = $1";
 
 impl LoginRow {
-    fn into_login(self) -> Result<LoginState, StoreError> {
+    pub(crate) fn into_login(self) -> Result<LoginState, StoreError> {
         let user = match (self.user_id, self.username, self.user_scope, self.disabled) {
             (Some(user_id), Some(username), Some(scope), Some(disabled)) => Some(LoginUser {
                 user_id,
@@ -119,8 +123,88 @@ fn client_id(text: &str) -> Result<ClientId, StoreError> {
     ClientId::parse(text).ok_or_else(|| corrupt("client_id", text))
 }
 
-/// What a rotation transaction ends with, before the store error type is applied.
-type Rotation = RotationOutcome<(LoginState, RotationWrites)>;
+/// How a rotation ended.
+pub(crate) type Rotation = RotationOutcome<(LoginState, RotationWrites)>;
+
+/// One rotation inside an open transaction `$tx` (the batch writer runs each inside a
+/// savepoint). Evaluates to `Result<(Rotation, keep), StoreError>`: `keep` is false
+/// when the writes must be rolled back (a refusal leaves the presented token usable).
+macro_rules! rotate_in_tx {
+    ($tx:ident, $job:expr) => {
+        async {
+            let job = $job;
+            // The one statement that decides who wins a race: only a live, unused token
+            // of this client, in a login not revoked, is consumed.
+            let consumed: Option<(String,)> = sqlx::query_as(
+                "UPDATE refresh_tokens SET used_at = $1 \
+                 WHERE token_hash = $2 AND client_id = $3 AND used_at IS NULL AND expires_at > $1 \
+                 AND family_id IN (SELECT family_id FROM token_families WHERE revoked_at IS NULL) \
+                 RETURNING family_id",
+            )
+            .bind(job.now)
+            .bind(&job.presented.0[..])
+            .bind(job.client.as_str())
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err(crate::error::db_error)?;
+            let Some((family_id,)) = consumed else {
+                let prior: Option<(String, Option<i64>)> = sqlx::query_as(
+                    "SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
+                )
+                .bind(&job.presented.0[..])
+                .bind(job.client.as_str())
+                .fetch_optional(&mut *$tx)
+                .await
+                .map_err(crate::error::db_error)?;
+                let Some((family_id, Some(_))) = prior else {
+                    return Ok::<_, gatehouse_core::StoreError>((
+                        gatehouse_core::tokens::RotationOutcome::Invalid,
+                        true,
+                    ));
+                };
+                // RFC 9700 §4.14.2: a rotated-out token came back. Someone holds a copy;
+                // end the login for everyone.
+                sqlx::query(
+                    "UPDATE token_families SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(job.now)
+                .bind(&family_id)
+                .execute(&mut *$tx)
+                .await
+                .map_err(crate::error::db_error)?;
+                return Ok((gatehouse_core::tokens::RotationOutcome::Reused, true));
+            };
+            let login: crate::tokens::LoginRow = sqlx::query_as(crate::tokens::LOGIN_BY_FAMILY)
+                .bind(&family_id)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(crate::error::db_error)?;
+            let login = login.into_login()?;
+            let writes = match (job.decide)(&login) {
+                Ok(writes) => writes,
+                Err(refusal) => {
+                    return Ok((gatehouse_core::tokens::RotationOutcome::Refused(refusal), false))
+                }
+            };
+            crate::tokens::insert_refresh!($tx, writes.refresh).map_err(crate::error::db_error)?;
+            sqlx::query("UPDATE token_families SET expires_at = $1 WHERE family_id = $2 AND expires_at < $1")
+                .bind(writes.refresh.expires_at)
+                .bind(&family_id)
+                .execute(&mut *$tx)
+                .await
+                .map_err(crate::error::db_error)?;
+            if let Some(row) = &writes.opaque {
+                crate::tokens::insert_opaque!($tx, row).map_err(crate::error::db_error)?;
+            }
+            Ok((
+                gatehouse_core::tokens::RotationOutcome::Rotated((login, writes)),
+                true,
+            ))
+        }
+        .await
+    };
+}
+pub(crate) use rotate_in_tx;
 
 #[async_trait]
 impl TokenStore for SqlStore {
@@ -170,71 +254,14 @@ impl TokenStore for SqlStore {
         now: UnixTime,
         decide: RotationDecision,
     ) -> Result<Rotation, StoreError> {
-        let login_sql = format!("{LOGIN_SELECT} WHERE f.family_id = $1");
-        on_pool!(self, pool => async move {
-            let mut tx = pool.begin().await.map_err(db_error)?;
-            // The one statement that decides who wins a race: only a live, unused token
-            // of this client, in a login not revoked, is consumed.
-            let consumed: Option<(String,)> = sqlx::query_as(
-                "UPDATE refresh_tokens SET used_at = $1 \
-                 WHERE token_hash = $2 AND client_id = $3 AND used_at IS NULL AND expires_at > $1 \
-                 AND family_id IN (SELECT family_id FROM token_families WHERE revoked_at IS NULL) \
-                 RETURNING family_id",
-            )
-            .bind(now)
-            .bind(&presented.0[..])
-            .bind(client.as_str())
-            .fetch_optional(&mut *tx)
+        self.rotations
+            .submit(RotationJob {
+                presented: *presented,
+                client: client.clone(),
+                now,
+                decide,
+            })
             .await
-            .map_err(db_error)?;
-            let Some((family_id,)) = consumed else {
-                let prior: Option<(String, Option<i64>)> = sqlx::query_as(
-                    "SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
-                )
-                .bind(&presented.0[..])
-                .bind(client.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                let Some((family_id, Some(_))) = prior else {
-                    return Ok::<Rotation, StoreError>(RotationOutcome::Invalid);
-                };
-                // RFC 9700 §4.14.2: a rotated-out token came back. Someone holds a copy;
-                // end the login for everyone.
-                sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(&family_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                return Ok(RotationOutcome::Reused);
-            };
-            let login: LoginRow = sqlx::query_as(&login_sql)
-                .bind(&family_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            let login = login.into_login()?;
-            let writes = match decide(&login) {
-                Ok(writes) => writes,
-                // Dropping the transaction rolls the consumption back.
-                Err(refusal) => return Ok(RotationOutcome::Refused(refusal)),
-            };
-            insert_refresh!(tx, writes.refresh).map_err(db_error)?;
-            sqlx::query("UPDATE token_families SET expires_at = $1 WHERE family_id = $2 AND expires_at < $1")
-                .bind(writes.refresh.expires_at)
-                .bind(&family_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            if let Some(row) = &writes.opaque {
-                insert_opaque!(tx, row).map_err(db_error)?;
-            }
-            tx.commit().await.map_err(db_error)?;
-            Ok(RotationOutcome::Rotated((login, writes)))
-        }
-        .await)
     }
 
     async fn find_refresh(&self, digest: &TokenDigest) -> Result<Option<RefreshView>, StoreError> {
