@@ -72,17 +72,44 @@ backend_tests! {
         }
     }
 
-    /// Only endpoints that exist are advertised: revocation and introspection come
-    /// with the grants issue, and must be added to the metadata then.
-    async fn metadata_names_no_endpoint_that_does_not_exist(backend) {
+    /// Revocation and introspection are advertised at the issuer's
+    /// `/oauth/revoke` and `/oauth/introspect`, and every grant is listed;
+    /// the named endpoints answer.
+    async fn metadata_names_revocation_introspection_and_every_grant(backend) {
         let db = TestDb::new(backend).await;
         let server = db.start(&["--issuer", ISSUER]).await;
 
         for path in METADATA_PATHS {
             let metadata = server.get(path).await.json();
-            for member in ["revocation_endpoint", "introspection_endpoint"] {
-                assert!(metadata.get(member).is_none(), "{path} {member}: {metadata}");
+            for (member, endpoint) in [
+                ("revocation_endpoint", "/oauth/revoke"),
+                ("introspection_endpoint", "/oauth/introspect"),
+            ] {
+                assert_eq!(
+                    metadata[member],
+                    format!("{ISSUER}{endpoint}"),
+                    "{path} {member}: {metadata}"
+                );
+                // The endpoint exists: a request without a client is refused
+                // as OAuth, not 404.
+                let reply = server.post_form(endpoint, None, &[]).await;
+                assert!(
+                    reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::UNAUTHORIZED,
+                    "POST {endpoint}: {reply:?}"
+                );
             }
+            let grants = strings(&metadata, "grant_types_supported");
+            for grant in ["client_credentials", "password", "refresh_token"] {
+                assert!(grants.contains(&grant.into()), "{path} lacks {grant}: {metadata}");
+            }
+        }
+        let openapi = server.get("/openapi.json").await.json();
+        for endpoint in ["/oauth/revoke", "/oauth/introspect"] {
+            assert!(
+                openapi["paths"][endpoint].get("post").is_some(),
+                "/openapi.json does not describe POST {endpoint}: {}",
+                openapi["paths"]
+            );
         }
     }
 

@@ -105,6 +105,13 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     bytes
 }
 
+/// `prefix` and 256 random bits in unpadded base64url: the form of the
+/// server's opaque tokens, but one it never issued.
+pub fn random_token(prefix: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes(32)))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -182,6 +189,66 @@ impl TestClient {
 
     pub fn post(&self) -> ClientAuth {
         ClientAuth::Post(self.id.clone(), self.secret.clone())
+    }
+}
+
+/// A user as `user create --json` printed it, and the password it was given.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub created: Value,
+}
+
+/// The string member `name` of a JSON object.
+pub fn json_str(object: &Value, name: &str) -> String {
+    object[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {name} in {object}"))
+        .to_string()
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn bytes_contain(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// A connection to a test's database ([`TestDb::connect`]).
+pub enum DbConn {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl DbConn {
+    /// The one integer a query like `SELECT COUNT(*) ...` returns; `$1`, if
+    /// the query has it, is `param`.
+    pub async fn scalar(&mut self, sql: &str, param: Option<i64>) -> i64 {
+        let result = match self {
+            DbConn::Sqlite(conn) => {
+                let sql = sql.replace("$1", "?1");
+                let mut query = sqlx::query_scalar::<sqlx::Sqlite, i64>(&sql);
+                if let Some(param) = param {
+                    query = query.bind(param);
+                }
+                query.fetch_one(conn).await
+            }
+            DbConn::Postgres(conn) => {
+                let mut query = sqlx::query_scalar::<sqlx::Postgres, i64>(sql);
+                if let Some(param) = param {
+                    query = query.bind(param);
+                }
+                query.fetch_one(conn).await
+            }
+        };
+        result.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// `SELECT COUNT(*) FROM table`.
+    pub async fn count(&mut self, table: &str) -> i64 {
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}"), None).await
     }
 }
 
@@ -403,6 +470,64 @@ impl TestDb {
                 "the generated client_id {:?} cannot be passed back: `client show` fails: {out:#?}",
                 client.id
             );
+        }
+    }
+
+    /// `user create --username NAME --password-stdin [--scope SCOPE] --json`;
+    /// the password goes to stdin with a trailing newline, and the output is
+    /// checked not to repeat it.
+    pub async fn create_user(&self, username: &str, password: &str, scope: Option<&str>) -> TestUser {
+        let mut args = vec!["user", "create", "--username", username, "--password-stdin"];
+        if let Some(scope) = scope {
+            args.extend(["--scope", scope]);
+        }
+        args.push("--json");
+        let out = self.cli_with_stdin(&args, Some(&format!("{password}\n"))).await;
+        assert!(
+            !out.stdout.contains(password) && !out.stderr.contains(password),
+            "user create prints the password: {out:#?}"
+        );
+        assert!(
+            !out.stdout.contains("$argon2"),
+            "user create prints the password hash: {out:#?}"
+        );
+        let created = out.json();
+        TestUser {
+            id: json_str(&created, "user_id"),
+            username: username.to_string(),
+            password: password.to_string(),
+            created,
+        }
+    }
+
+    /// The SQLite database file and its WAL/shared-memory companions, as bytes.
+    pub fn sqlite_bytes(&self) -> Vec<u8> {
+        let path = self.sqlite_path().expect("SQLite");
+        let mut bytes = std::fs::read(&path).expect("read the SQLite database");
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let companion = format!("{}{suffix}", path.display());
+            if let Ok(more) = std::fs::read(companion) {
+                bytes.extend(more);
+            }
+        }
+        bytes
+    }
+
+    /// A connection of the test's own to its database, to look at what the
+    /// server stored (never to change it).
+    pub async fn connect(&self) -> DbConn {
+        use sqlx::Connection as _;
+        match self.backend {
+            Backend::Sqlite => DbConn::Sqlite(
+                sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("open the SQLite database"),
+            ),
+            Backend::Postgres => DbConn::Postgres(
+                sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect to the PostgreSQL database"),
+            ),
         }
     }
 

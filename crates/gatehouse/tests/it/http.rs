@@ -183,6 +183,18 @@ impl Reply {
         self
     }
 
+    /// A successful token response's `refresh_token`, after checking the
+    /// status, the headers and the token's form (`ghr_` and 43 characters).
+    pub fn refresh_token(&self) -> String {
+        self.access_token();
+        let token = self.json()["refresh_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no refresh_token: {self:?}"))
+            .to_string();
+        assert_token_form(&token, "ghr_");
+        token
+    }
+
     /// A successful token response's `access_token`, after checking the
     /// status and the no-store headers.
     pub fn access_token(&self) -> String {
@@ -194,4 +206,18 @@ impl Reply {
             .unwrap_or_else(|| panic!("no access_token: {self:?}"))
             .to_string()
     }
+}
+
+/// Asserts that `token` is `prefix` and 43 base64url characters (256 bits).
+pub fn assert_token_form(token: &str, prefix: &str) {
+    let random = token
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{token:?} does not start with {prefix}"));
+    assert!(
+        random.len() == 43
+            && random
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{token:?} is not {prefix} and 43 base64url characters"
+    );
 }

@@ -201,6 +201,11 @@ impl TestServer<'_> {
         self.addr
     }
 
+    /// The HTTP client the helpers use (cheap to clone, for spawned tasks).
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -238,18 +243,113 @@ impl TestServer<'_> {
 
     /// POST /oauth/token with a form body: `params`, then the body credentials of `auth`.
     pub async fn token_form(&self, auth: &ClientAuth, params: &[(&str, &str)]) -> Reply {
+        self.post_form("/oauth/token", Some(auth), params).await
+    }
+
+    /// POSTs a form body to `path`: `params`, then the body credentials of
+    /// `auth` (no client authentication when `None`).
+    pub async fn post_form(&self, path: &str, auth: Option<&ClientAuth>, params: &[(&str, &str)]) -> Reply {
         let mut pairs: Vec<(String, String)> = params
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        pairs.extend(auth.body_params());
-        self.post_raw(
-            "/oauth/token",
-            Some(FORM),
-            auth.header().as_deref(),
-            form_body(&pairs),
-        )
-        .await
+        let mut authorization = None;
+        if let Some(auth) = auth {
+            pairs.extend(auth.body_params());
+            authorization = auth.header();
+        }
+        self.post_raw(path, Some(FORM), authorization.as_deref(), form_body(&pairs))
+            .await
+    }
+
+    /// `grant_type=password` for `username` and `password` (plus `extra`),
+    /// form body, `client_secret_basic`.
+    pub async fn password_grant(
+        &self,
+        client: &TestClient,
+        username: &str,
+        password: &str,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut params = vec![
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ];
+        params.extend_from_slice(extra);
+        self.token_form(&client.basic(), &params).await
+    }
+
+    /// A successful password grant of `user` at `client`: the response body,
+    /// after checking status and headers.
+    pub async fn login(&self, client: &TestClient, user: &TestUser) -> Value {
+        let reply = self
+            .password_grant(client, &user.username, &user.password, &[])
+            .await;
+        reply.access_token();
+        reply.json()
+    }
+
+    /// `grant_type=refresh_token` with `refresh_token` (plus `extra`), form
+    /// body, `client_secret_basic`.
+    pub async fn refresh_grant(
+        &self,
+        client: &TestClient,
+        refresh_token: &str,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+        params.extend_from_slice(extra);
+        self.token_form(&client.basic(), &params).await
+    }
+
+    /// A successful refresh: the response body, after checking status and headers.
+    pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> Value {
+        let reply = self.refresh_grant(client, refresh_token, &[]).await;
+        reply.access_token();
+        reply.json()
+    }
+
+    /// POST /oauth/revoke with a form body (RFC 7009).
+    pub async fn revoke(&self, auth: Option<&ClientAuth>, params: &[(&str, &str)]) -> Reply {
+        self.post_form("/oauth/revoke", auth, params).await
+    }
+
+    /// POST /oauth/introspect of `token` with a form body (RFC 7662).
+    pub async fn introspect(&self, auth: Option<&ClientAuth>, token: &str) -> Reply {
+        self.post_form("/oauth/introspect", auth, &[("token", token)])
+            .await
+    }
+
+    /// What `client` learns by introspecting `token`: the JSON body of a 200
+    /// with the no-store headers.
+    pub async fn introspection(&self, client: &TestClient, token: &str) -> Value {
+        let reply = self.introspect(Some(&client.basic()), token).await;
+        reply
+            .assert_status(StatusCode::OK)
+            .assert_json_content_type()
+            .assert_no_store();
+        let body = reply.json();
+        assert!(
+            body["active"].is_boolean(),
+            "introspection without active: {reply:?}"
+        );
+        body
+    }
+
+    /// Whether `client`, introspecting `token`, is told it is active; an
+    /// inactive answer must be exactly `{"active": false}`.
+    pub async fn is_active(&self, client: &TestClient, token: &str) -> bool {
+        let body = self.introspection(client, token).await;
+        if body["active"] == true {
+            return true;
+        }
+        assert_eq!(
+            body,
+            serde_json::json!({"active": false}),
+            "an inactive answer says more"
+        );
+        false
     }
 
     /// POST /oauth/token with a JSON object body: `params`, then the body credentials of `auth`.
