@@ -73,3 +73,50 @@ pub fn verify_access_token(keys: &KeySet, token: &str, now: UnixTime) -> Option<
     let claims: AccessTokenClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     (claims.exp > now).then_some(claims)
 }
+
+/// JWT access tokens already verified, by SHA-256 of the token, until their `exp`: an
+/// ES256 verification costs ~60 µs, a lookup well under one. Bounded: when full it
+/// starts afresh. Revocation is never cached here; only the signature check is.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    seen: std::sync::Mutex<std::collections::HashMap<[u8; 32], std::sync::Arc<AccessTokenClaims>>>,
+}
+
+/// How many verified tokens to remember.
+const VERIFIED_TOKENS_CAPACITY: usize = 100_000;
+
+impl VerifiedTokens {
+    /// The claims of `token` if it is a live access token signed by one of `keys`.
+    pub fn verify(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        now: UnixTime,
+    ) -> Option<std::sync::Arc<AccessTokenClaims>> {
+        let digest = crate::secret::sha256(token.as_bytes());
+        if let Some(claims) = self.seen.lock().ok().and_then(|seen| seen.get(&digest).cloned()) {
+            // A key retired since still has to be published for its tokens to count.
+            let kid_live = token_kid(token).is_some_and(|kid| keys.find(&kid, now).is_some());
+            return (claims.exp > now && kid_live).then_some(claims);
+        }
+        let claims = std::sync::Arc::new(verify_access_token(keys, token, now)?);
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= VERIFIED_TOKENS_CAPACITY {
+                seen.clear();
+            }
+            seen.insert(digest, claims.clone());
+        }
+        Some(claims)
+    }
+}
+
+/// The `kid` of a compact JWS header, unverified.
+fn token_kid(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Header {
+        kid: String,
+    }
+    let header = token.split('.').next()?;
+    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    Some(header.kid)
+}

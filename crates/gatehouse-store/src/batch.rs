@@ -2,9 +2,10 @@
 //!
 //! A durable commit costs an fsync (SQLite with `synchronous = FULL`, PostgreSQL's
 //! WAL flush); one per rotation caps a server at a few hundred rotations a second.
-//! Rotations therefore go to writer tasks that take everything queued, run each
-//! rotation in its own SAVEPOINT inside one transaction, and commit once: many
-//! rotations per fsync, each still atomic, and no answer leaves before its commit.
+//! Rotations therefore go to writer tasks that take everything queued, run them one
+//! after another inside one transaction, and commit once: many rotations per fsync,
+//! and no answer leaves before its commit. A rotation writes nothing until it is
+//! decided, so a refusal needs no rollback; a database error fails the whole batch.
 //! While a batch commits, the next one queues: batches grow with load by themselves,
 //! with no timer.
 //!
@@ -111,19 +112,9 @@ macro_rules! run_batch {
             let mut tx = $pool.begin().await.map_err(db_error)?;
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in jobs {
-                sqlx::query("SAVEPOINT rotation").execute(&mut *tx).await.map_err(db_error)?;
-                let outcome = rotate_in_tx!(tx, job);
-                let keep = matches!(outcome, Ok((_, true)));
-                let end = if keep {
-                    "RELEASE SAVEPOINT rotation"
-                } else {
-                    "ROLLBACK TO SAVEPOINT rotation"
-                };
-                sqlx::query(end).execute(&mut *tx).await.map_err(db_error)?;
-                if !keep {
-                    sqlx::query("RELEASE SAVEPOINT rotation").execute(&mut *tx).await.map_err(db_error)?;
-                }
-                outcomes.push(outcome.map(|(rotation, _)| rotation));
+                // A database error mid-batch fails the whole batch: nothing is half done,
+                // and every caller may retry with the token it holds.
+                outcomes.push(Ok(rotate_in_tx!(tx, job)?));
             }
             tx.commit().await.map_err(db_error)?;
             Ok(outcomes)

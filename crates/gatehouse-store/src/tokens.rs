@@ -12,8 +12,9 @@ use crate::batch::RotationJob;
 use crate::error::{corrupt, db_error};
 use crate::{on_pool, SqlStore};
 
-/// How long a login outlives its last refresh token before it is deleted, so that the
-/// access tokens issued from it (whose `sid` names it) still introspect as active.
+/// How long past its first refresh token's expiry a login with no refresh token left is
+/// kept, so that the access tokens issued from it (whose `sid` names it) still
+/// introspect as active. Refresh tokens themselves go when they expire.
 const FAMILY_GRACE_SECS: i64 = 86_400;
 
 /// Inserts a refresh token row; `$tx` is a transaction or connection.
@@ -60,7 +61,7 @@ pub(crate) use insert_opaque;
 /// A login joined with its user as they are now.
 #[derive(sqlx::FromRow)]
 pub(crate) struct LoginRow {
-    family_id: String,
+    pub(crate) family_id: String,
     scope: String,
     family_user: Option<String>,
     user_id: Option<String>,
@@ -69,9 +70,11 @@ pub(crate) struct LoginRow {
     disabled: Option<bool>,
 }
 
-pub(crate) const LOGIN_BY_FAMILY: &str = "SELECT f.family_id, f.scope, f.user_id AS family_user, u.user_id, \
-     u.username, u.scope AS user_scope, u.disabled FROM token_families f LEFT JOIN users u ON u.user_id = f.user_id \
-     WHERE f.family_id = $1";
+/// A refresh token of one client, with its login and user as they are now.
+pub(crate) const ROTATION_SELECT: &str = "SELECT r.client_id, r.issued_at, r.expires_at, r.used_at, f.revoked_at, \
+     f.family_id, f.scope, f.user_id AS family_user, u.user_id, u.username, u.scope AS user_scope, u.disabled \
+     FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id \
+     LEFT JOIN users u ON u.user_id = f.user_id WHERE r.token_hash = $1 AND r.client_id = $2";
 
 impl LoginRow {
     pub(crate) fn into_login(self) -> Result<LoginState, StoreError> {
@@ -94,14 +97,14 @@ impl LoginRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct RefreshRow {
-    client_id: String,
-    issued_at: i64,
-    expires_at: i64,
-    used_at: Option<i64>,
-    revoked_at: Option<i64>,
+pub(crate) struct RotationRow {
+    pub(crate) client_id: String,
+    pub(crate) issued_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) used_at: Option<i64>,
+    pub(crate) revoked_at: Option<i64>,
     #[sqlx(flatten)]
-    login: LoginRow,
+    pub(crate) login: LoginRow,
 }
 
 #[derive(sqlx::FromRow)]
@@ -126,80 +129,66 @@ fn client_id(text: &str) -> Result<ClientId, StoreError> {
 /// How a rotation ended.
 pub(crate) type Rotation = RotationOutcome<(LoginState, RotationWrites)>;
 
-/// One rotation inside an open transaction `$tx` (the batch writer runs each inside a
-/// savepoint). Evaluates to `Result<(Rotation, keep), StoreError>`: `keep` is false
-/// when the writes must be rolled back (a refusal leaves the presented token usable).
+/// One rotation inside an open transaction `$tx`, in three statements: read the token
+/// with its login, let the core decide, then consume it with a conditional UPDATE and
+/// store the successor. Nothing is written before the decision, so a refusal needs no
+/// rollback. The UPDATE's `used_at IS NULL` condition settles races: a writer that read
+/// the token as unused but finds it consumed lost to another, which is a second use
+/// of the token (reuse). Evaluates to `Result<Rotation, StoreError>`; an error leaves
+/// the transaction unusable, and the batch is rolled back whole.
 macro_rules! rotate_in_tx {
     ($tx:ident, $job:expr) => {
         async {
             let job = $job;
-            // The one statement that decides who wins a race: only a live, unused token
-            // of this client, in a login not revoked, is consumed.
-            let consumed: Option<(String,)> = sqlx::query_as(
-                "UPDATE refresh_tokens SET used_at = $1 \
-                 WHERE token_hash = $2 AND client_id = $3 AND used_at IS NULL AND expires_at > $1 \
-                 AND family_id IN (SELECT family_id FROM token_families WHERE revoked_at IS NULL) \
-                 RETURNING family_id",
-            )
-            .bind(job.now)
-            .bind(&job.presented.0[..])
-            .bind(job.client.as_str())
-            .fetch_optional(&mut *$tx)
-            .await
-            .map_err(crate::error::db_error)?;
-            let Some((family_id,)) = consumed else {
-                let prior: Option<(String, Option<i64>)> = sqlx::query_as(
-                    "SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
-                )
+            let row: Option<crate::tokens::RotationRow> = sqlx::query_as(crate::tokens::ROTATION_SELECT)
                 .bind(&job.presented.0[..])
                 .bind(job.client.as_str())
                 .fetch_optional(&mut *$tx)
                 .await
                 .map_err(crate::error::db_error)?;
-                let Some((family_id, Some(_))) = prior else {
-                    return Ok::<_, gatehouse_core::StoreError>((
-                        gatehouse_core::tokens::RotationOutcome::Invalid,
-                        true,
-                    ));
+            let Some(row) = row else {
+                return Ok::<_, gatehouse_core::StoreError>(gatehouse_core::tokens::RotationOutcome::Invalid);
+            };
+            let family_id = row.login.family_id.clone();
+            if row.used_at.is_none() {
+                if row.revoked_at.is_some() || row.expires_at <= job.now {
+                    return Ok(gatehouse_core::tokens::RotationOutcome::Invalid);
+                }
+                let login = row.login.into_login()?;
+                let writes = match (job.decide)(&login) {
+                    Ok(writes) => writes,
+                    Err(refusal) => return Ok(gatehouse_core::tokens::RotationOutcome::Refused(refusal)),
                 };
-                // RFC 9700 §4.14.2: a rotated-out token came back. Someone holds a copy;
-                // end the login for everyone.
-                sqlx::query(
-                    "UPDATE token_families SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+                let consumed = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
                 )
                 .bind(job.now)
-                .bind(&family_id)
+                .bind(&job.presented.0[..])
                 .execute(&mut *$tx)
                 .await
-                .map_err(crate::error::db_error)?;
-                return Ok((gatehouse_core::tokens::RotationOutcome::Reused, true));
-            };
-            let login: crate::tokens::LoginRow = sqlx::query_as(crate::tokens::LOGIN_BY_FAMILY)
-                .bind(&family_id)
-                .fetch_one(&mut *$tx)
-                .await
-                .map_err(crate::error::db_error)?;
-            let login = login.into_login()?;
-            let writes = match (job.decide)(&login) {
-                Ok(writes) => writes,
-                Err(refusal) => {
-                    return Ok((gatehouse_core::tokens::RotationOutcome::Refused(refusal), false))
+                .map_err(crate::error::db_error)?
+                .rows_affected()
+                    == 1;
+                if consumed {
+                    crate::tokens::insert_refresh!($tx, writes.refresh).map_err(crate::error::db_error)?;
+                    if let Some(opaque) = &writes.opaque {
+                        crate::tokens::insert_opaque!($tx, opaque).map_err(crate::error::db_error)?;
+                    }
+                    return Ok(gatehouse_core::tokens::RotationOutcome::Rotated((login, writes)));
                 }
-            };
-            crate::tokens::insert_refresh!($tx, writes.refresh).map_err(crate::error::db_error)?;
-            sqlx::query("UPDATE token_families SET expires_at = $1 WHERE family_id = $2 AND expires_at < $1")
-                .bind(writes.refresh.expires_at)
-                .bind(&family_id)
-                .execute(&mut *$tx)
-                .await
-                .map_err(crate::error::db_error)?;
-            if let Some(row) = &writes.opaque {
-                crate::tokens::insert_opaque!($tx, row).map_err(crate::error::db_error)?;
+                // Consumed by another writer since we read it: this is a second use.
             }
-            Ok((
-                gatehouse_core::tokens::RotationOutcome::Rotated((login, writes)),
-                true,
-            ))
+            // RFC 9700 §4.14.2: a rotated-out token came back. Someone holds a copy;
+            // end the login for everyone.
+            sqlx::query(
+                "UPDATE token_families SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(job.now)
+            .bind(&family_id)
+            .execute(&mut *$tx)
+            .await
+            .map_err(crate::error::db_error)?;
+            Ok(gatehouse_core::tokens::RotationOutcome::Reused)
         }
         .await
     };
@@ -270,7 +259,7 @@ impl TokenStore for SqlStore {
              f.user_id AS family_user, u.user_id, u.username, u.scope AS user_scope, u.disabled \
              FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id \
              LEFT JOIN users u ON u.user_id = f.user_id WHERE r.token_hash = $1";
-        let row: Option<RefreshRow> =
+        let row: Option<RotationRow> =
             on_pool!(self, pool => sqlx::query_as(sql).bind(&digest.0[..]).fetch_optional(pool).await)
                 .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };

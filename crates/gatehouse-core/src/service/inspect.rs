@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::TokenService;
-use crate::jwt::{verify_access_token, AccessTokenClaims};
+use crate::jwt::AccessTokenClaims;
 use crate::tokens::{TokenDigest, TokenKind};
 use crate::{Client, OAuthError};
 
@@ -215,6 +215,7 @@ impl TokenService {
     /// of our published keys is the proof: `iss` is inside what was signed.
     fn verified_jwt(&self, token: &str) -> Option<AccessTokenClaims> {
         let keys = self.keys.get()?;
-        verify_access_token(&keys, token, self.clock.now())
+        let claims = self.verified_jwts.verify(&keys, token, self.clock.now())?;
+        Some(AccessTokenClaims::clone(&claims))
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use self::inspect::Introspection;
-use crate::jwt::{sign_access_token, AccessTokenClaims};
+use crate::jwt::{sign_access_token, AccessTokenClaims, VerifiedTokens};
 use crate::secret::VerifiedSecrets;
 use crate::store::{ClientLookup, TokenStore, UserStore};
 use crate::tokens::{MintedToken, NewOpaqueToken, OPAQUE_ACCESS_PREFIX};
@@ -84,6 +84,8 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Random>,
     verified: VerifiedSecrets,
+    /// JWTs whose signature was checked, for introspection.
+    verified_jwts: VerifiedTokens,
     /// Verified against when a username is unknown, so that an unknown user costs the
     /// same Argon2id time as a wrong password.
     dummy_password_hash: SecretHash,
@@ -127,6 +129,7 @@ impl TokenService {
             clock,
             rng,
             verified: VerifiedSecrets::default(),
+            verified_jwts: VerifiedTokens::default(),
             dummy_password_hash,
         }
     }
