@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# gatehouse benchmark: client_credentials tokens per second, measured with wrk on
-# loopback against the release server.
+# gatehouse benchmark: tokens, refresh rotations and introspections per second,
+# measured with wrk on loopback against the release server.
 #
 # Usage: bench/run.sh [--database-url postgres://USER@HOST:PORT/DB] [--no-ceiling]
+#                     [--scenarios LIST]
 #
 #   (no --database-url)  a fresh SQLite database in a temporary directory
 #   --database-url URL   PostgreSQL: URL names a server and a database to connect
@@ -10,17 +11,27 @@
 #                        (gh_bench_<random>) and drops it at the end
 #   --no-ceiling         skip the ceiling (a bare axum endpoint that only parses
 #                        the form and signs an ES256 JWT of the same size)
+#   --scenarios LIST     comma-separated scenarios and groups (default all):
+#                        client_credentials_basic, client_credentials_post, jwks,
+#                        healthz, ceiling (group: client_credentials, issue 2's
+#                        set), refresh, introspect_jwt, introspect_opaque (group:
+#                        grants, issue 3's set)
 #
 # Environment: DURATION (wrk -d, default 10s), THREADS (wrk -t, 2),
 # CONNECTIONS (wrk -c, 32), WARMUP (wrk -d of an unrecorded run before each
 # scenario, 2s; 0 skips it), WRK_TIMEOUT (wrk --timeout, 5s), BENCH_LOG (the
 # server's GATEHOUSE_LOG, info: the bound address is logged at info),
 # STARTUP_TIMEOUT (seconds to wait for the server's address, 60),
-# KEEP_TMP=1 (keep the temporary directory with logs and wrk output).
+# WAIT_QUIET (seconds to wait, before each scenario, for the machine to be under
+# 10 % busy; 0, the default, does not wait),
+# KEEP_TMP=1 (keep the temporary directory with logs and wrk output),
+# GATEHOUSE_BIN (benchmark this binary instead of building the work tree, e.g. an
+# older commit's; BENCH_REV then names it in the report), BENCH_RESULTS (the
+# results file, default bench/results/latest-<backend>.md).
 #
 # Prints one Markdown row per scenario and writes the table, with the machine,
 # to bench/results/latest-<backend>.md. Exits non-zero if any scenario saw a
-# status >= 400 or a socket error.
+# status >= 400 or a socket error, or a refresh answered anything but 200.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,17 +44,21 @@ WARMUP="${WARMUP:-2s}"
 WRK_TIMEOUT="${WRK_TIMEOUT:-5s}"
 BENCH_LOG="${BENCH_LOG:-info}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
+WAIT_QUIET="${WAIT_QUIET:-0}"
 KEEP_TMP="${KEEP_TMP:-0}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export LC_ALL=C
 
 BASE_DATABASE_URL=""
-CEILING=1
+NO_CEILING=0
+SCENARIO_LIST="all"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --database-url) BASE_DATABASE_URL="${2:?--database-url needs a value}"; shift 2 ;;
         --database-url=*) BASE_DATABASE_URL="${1#*=}"; shift ;;
-        --no-ceiling) CEILING=0; shift ;;
+        --no-ceiling) NO_CEILING=1; shift ;;
+        --scenarios) SCENARIO_LIST="${2:?--scenarios needs a value}"; shift 2 ;;
+        --scenarios=*) SCENARIO_LIST="${1#*=}"; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -58,6 +73,33 @@ esac
 bench_start=$SECONDS
 log() { printf '[bench %4ds] %s\n' "$((SECONDS - bench_start))" "$*" >&2; }
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- scenarios --------------------------------------------------------------
+# In the order they run. The client_credentials group is issue 2's; grants is
+# issue 3's (refresh rotations, introspection).
+ALL_SCENARIOS=(client_credentials_basic client_credentials_post jwks healthz ceiling
+    refresh introspect_jwt introspect_opaque)
+declare -A WANTED
+IFS=',' read -ra requested <<<"$SCENARIO_LIST"
+for name in "${requested[@]}"; do
+    case "$name" in
+        all) for s in "${ALL_SCENARIOS[@]}"; do WANTED[$s]=1; done ;;
+        client_credentials) for s in client_credentials_basic client_credentials_post jwks healthz ceiling; do
+            WANTED[$s]=1; done ;;
+        grants) for s in refresh introspect_jwt introspect_opaque; do WANTED[$s]=1; done ;;
+        "") ;;
+        *) [[ " ${ALL_SCENARIOS[*]} " == *" $name "* ]] \
+            || die "unknown scenario '$name' (known: ${ALL_SCENARIOS[*]}; groups: all, client_credentials, grants)"
+           WANTED[$name]=1 ;;
+    esac
+done
+[[ $NO_CEILING == 1 ]] && unset 'WANTED[ceiling]'
+SCENARIOS=()
+for s in "${ALL_SCENARIOS[@]}"; do [[ -n ${WANTED[$s]:-} ]] && SCENARIOS+=("$s"); done
+[[ ${#SCENARIOS[@]} -gt 0 ]] || die "no scenario selected"
+wanted() { [[ -n ${WANTED[$1]:-} ]]; }
+CEILING=0
+wanted ceiling && CEILING=1
 
 # "15s" / "2m" / "1h" / "15" -> seconds, for the outer timeout around wrk.
 duration_seconds() {
@@ -91,10 +133,16 @@ if [[ $BACKEND == postgres ]]; then
 fi
 
 # --- build ------------------------------------------------------------------
-log "cargo build --release -p gatehouse"
-cargo build --release -p gatehouse >&2
-BIN="$ROOT/target/release/gatehouse"
-[[ -x $BIN ]] || die "no $BIN after the build"
+if [[ -n ${GATEHOUSE_BIN:-} ]]; then
+    BIN="$(realpath "$GATEHOUSE_BIN")"
+    [[ -x $BIN ]] || die "GATEHOUSE_BIN=$GATEHOUSE_BIN is not an executable"
+    log "benchmarking $BIN (GATEHOUSE_BIN: not building the work tree)"
+else
+    log "cargo build --release -p gatehouse"
+    cargo build --release -p gatehouse >&2
+    BIN="$ROOT/target/release/gatehouse"
+    [[ -x $BIN ]] || die "no $BIN after the build"
+fi
 if [[ $CEILING == 1 ]]; then
     log "cargo build --release (bench/ceiling)"
     cargo build --release --manifest-path bench/ceiling/Cargo.toml --target-dir "$ROOT/target" >&2
@@ -158,15 +206,46 @@ else
 fi
 log "database: $BACKEND, ${DATABASE_URL%%\?*}"
 
-log "gatehouse client create --name bench --scope 'read write'"
-"$BIN" client create --name bench --scope "read write" --json \
-    --database-url "$DATABASE_URL" "${ADMIN_FLAGS[@]}" >"$TMP/client.json" 2>"$TMP/client.err" \
-    || { cat "$TMP/client.err" >&2; die "gatehouse client create failed"; }
-IFS=$'\t' read -r CLIENT_ID CLIENT_SECRET < <(python3 bench/preflight.py client "$TMP/client.json")
-{ read -r BASIC_CREDENTIALS; read -r POST_CREDENTIALS; } \
-    < <(python3 bench/preflight.py credentials "$CLIENT_ID" "$CLIENT_SECRET")
-unset CLIENT_SECRET
-log "client $CLIENT_ID"
+# create_client NAME [FLAGS...]: a client with scope "read write"; sets
+# CLIENT_ID, BASIC_CREDENTIALS and POST_CREDENTIALS.
+create_client() {
+    local name="$1" secret
+    shift
+    log "gatehouse client create --name $name --scope 'read write' $*"
+    "$BIN" client create --name "$name" --scope "read write" "$@" --json \
+        --database-url "$DATABASE_URL" "${ADMIN_FLAGS[@]}" >"$TMP/client-$name.json" 2>"$TMP/client.err" \
+        || { cat "$TMP/client.err" >&2; die "gatehouse client create failed"; }
+    IFS=$'\t' read -r CLIENT_ID secret < <(python3 bench/preflight.py client "$TMP/client-$name.json")
+    { read -r BASIC_CREDENTIALS; read -r POST_CREDENTIALS; } \
+        < <(python3 bench/preflight.py credentials -- "$CLIENT_ID" "$secret")
+    log "client $CLIENT_ID"
+}
+
+create_client bench
+CC_BASIC="$BASIC_CREDENTIALS"
+CC_POST="$POST_CREDENTIALS"
+BENCH_USER=bench
+BENCH_PASSWORD=bench-password-123
+if wanted refresh; then
+    # Each wrk connection walks a rotation chain that starts at a password login.
+    create_client bench-login --grant-types client_credentials,password,refresh_token
+    LOGIN_BASIC="$BASIC_CREDENTIALS"
+    log "gatehouse user create --username $BENCH_USER --scope 'read write'"
+    echo "$BENCH_PASSWORD" | "$BIN" user create --username "$BENCH_USER" --password-stdin --scope "read write" \
+        --json --database-url "$DATABASE_URL" "${ADMIN_FLAGS[@]}" >"$TMP/user.json" 2>"$TMP/user.err" \
+        || { cat "$TMP/user.err" >&2; die "gatehouse user create failed"; }
+fi
+if wanted introspect_jwt || wanted introspect_opaque; then
+    # A resource server: may introspect any client's tokens.
+    create_client bench-resource-server --can-introspect
+    INTROSPECT_BASIC="$BASIC_CREDENTIALS"
+fi
+if wanted introspect_opaque; then
+    create_client bench-opaque --token-format opaque
+    OPAQUE_BASIC="$BASIC_CREDENTIALS"
+fi
+BASIC_CREDENTIALS="$CC_BASIC"
+POST_CREDENTIALS="$CC_POST"
 
 # --- servers ----------------------------------------------------------------
 # Waits for "listening addr=127.0.0.1:PORT" in a log file and prints the
@@ -203,8 +282,8 @@ URL="http://$ADDR"
 log "gatehouse listening on $URL (pid $SERVER_PID)"
 
 log "preflight: one request per scenario"
-TOKEN_INFO="$(python3 bench/preflight.py token "$URL/oauth/token" --basic "$BASIC_CREDENTIALS" --save-jwt "$TMP/jwt")" \
-    || die "client_secret_basic request failed"
+TOKEN_INFO="$(python3 bench/preflight.py token "$URL/oauth/token" --basic "$BASIC_CREDENTIALS" \
+    --save-jwt "$TMP/jwt" --save-token "$TMP/jwt.token")" || die "client_secret_basic request failed"
 log "  client_credentials_basic: $TOKEN_INFO"
 INFO="$(python3 bench/preflight.py token "$URL/oauth/token" --post "$POST_CREDENTIALS")" \
     || die "client_secret_post request failed"
@@ -213,6 +292,28 @@ INFO="$(python3 bench/preflight.py get "$URL/oauth/jwks" --json-key keys)" || di
 log "  jwks: $INFO"
 INFO="$(python3 bench/preflight.py get "$URL/healthz")" || die "healthz request failed"
 log "  healthz: $INFO"
+GRANT_INFO=()
+if wanted refresh; then
+    INFO="$(python3 bench/preflight.py rotation "$URL/oauth/token" --basic "$LOGIN_BASIC" \
+        --username "$BENCH_USER" --password "$BENCH_PASSWORD")" || die "the refresh rotation check failed"
+    log "  refresh: $INFO"
+    GRANT_INFO+=("refresh check: $INFO")
+fi
+if wanted introspect_jwt; then
+    INFO="$(python3 bench/preflight.py introspect "$URL/oauth/introspect" --basic "$INTROSPECT_BASIC" \
+        --token-file "$TMP/jwt.token")" || die "introspection of a JWT failed"
+    log "  introspect_jwt: $INFO"
+    GRANT_INFO+=("introspect_jwt: the client_credentials JWT above; $INFO")
+fi
+if wanted introspect_opaque; then
+    INFO="$(python3 bench/preflight.py token "$URL/oauth/token" --basic "$OPAQUE_BASIC" --opaque \
+        --save-token "$TMP/opaque.token")" || die "the opaque client's token request failed"
+    log "  opaque token: $INFO"
+    INFO2="$(python3 bench/preflight.py introspect "$URL/oauth/introspect" --basic "$INTROSPECT_BASIC" \
+        --token-file "$TMP/opaque.token")" || die "introspection of an opaque token failed"
+    log "  introspect_opaque: $INFO2"
+    GRANT_INFO+=("introspect_opaque: client_credentials token of a --token-format opaque client, $INFO; $INFO2")
+fi
 
 if [[ $CEILING == 1 ]]; then
     log "starting the ceiling with the same JWT header and claims"
@@ -242,6 +343,7 @@ run_wrk() {
         -s "$BENCH_LUA_DIR/$script" "$url" >"$out" 2>&1 \
         || { cat "$out" >&2; die "wrk failed on $scenario"; }
     grep -m1 '^BENCH_RESULT ' "$out" || { cat "$out" >&2; die "wrk printed no result for $scenario"; }
+    grep '^BENCH_EXTRA ' "$out" || true
     # The CPU wrk used: this shell's children's user and system time, e.g.
     # "0m5.120s 0m2.010s" (run_wrk runs in a subshell of its own).
     # (`times` is written to a file: in $(...) it would run in a child of its own.)
@@ -254,20 +356,57 @@ run_wrk() {
 
 # CPU time, in clock ticks, that process $1 (all its threads) has used.
 process_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# CPU time of every PostgreSQL process on this machine (the database is part of
+# what is measured, not other load; 0 if PostgreSQL runs elsewhere or for SQLite).
+postgres_ticks() {
+    [[ $BACKEND == postgres ]] || { echo 0; return; }
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += $14 + $15 } END { print t + 0 }'
+}
 CLOCK_TICKS="$(getconf CLK_TCK)"
 declare -A CPU_SPLIT OTHER_LOAD
 
 # What the database did while a scenario ran: issuing a token for a known client
-# should neither query nor write it (issue 2, point 8). PostgreSQL: its counters
-# (flushed by each backend at most once a second, so approximate; the snapshot
-# query is one transaction itself). SQLite: whether the database or WAL file
-# changed (reads leave both alone).
-declare -A DB_ACTIVITY
+# should neither query nor write it (issue 2, point 8); a refresh rotation must
+# commit durably, and many rotations should share a commit (issue 3, point 9).
+# PostgreSQL: its counters (flushed by each backend at most once a second, so
+# approximate, except after the refresh run, which waits for them; the snapshot
+# query is one transaction itself), and the bytes of WAL (exact, but for the
+# whole cluster). SQLite: whether the database or WAL file changed (reads leave
+# both alone) and their sizes. Both: the flush requests (what fsync sends to a
+# disk with a write-back cache) the disk under the database completed, from
+# /proc/diskstats: the whole disk, so other writers count too.
+declare -A DB_ACTIVITY DB_FLUSHES DB_COMMITS DB_WAL_BYTES DB_GROWTH
+
+# The /proc/diskstats name of the disk holding the database ("" if unknown, e.g.
+# tmpfs, or PostgreSQL on another machine).
+database_disk() {
+    local dir source name
+    if [[ $BACKEND == sqlite ]]; then
+        dir="$TMP"
+    else
+        dir="$(psql "$DATABASE_URL" -Atqc "show data_directory" 2>/dev/null || true)"
+        [[ -n $dir && -d $dir ]] || return 0
+    fi
+    source="$(df --output=source "$dir" 2>/dev/null | tail -n1)"
+    [[ $source == /dev/* ]] || return 0
+    name="$(basename "$(realpath "$source")")"
+    [[ -e /sys/class/block/$name ]] || return 0
+    # A partition: its flushes are counted on the whole disk.
+    [[ -e /sys/class/block/$name/partition ]] && name="$(basename "$(dirname "$(realpath "/sys/class/block/$name")")")"
+    echo "$name"
+}
+DB_DISK="$(database_disk)"
+disk_flushes() {
+    [[ -n $DB_DISK ]] || { echo -; return; }
+    awk -v d="$DB_DISK" '$3 == d && NF >= 20 { print $19; found = 1 } END { if (!found) print "-" }' /proc/diskstats
+}
+
 db_snapshot() {
     if [[ $BACKEND == postgres ]]; then
         psql "$DATABASE_URL" -Atqc "select xact_commit + xact_rollback, tup_returned + tup_fetched,
-            tup_inserted + tup_updated + tup_deleted from pg_stat_database
-            where datname = current_database()" | tr '|' ' '
+            tup_inserted + tup_updated + tup_deleted, xact_commit,
+            pg_current_wal_lsn() - '0/0'::pg_lsn from pg_stat_database
+            where datname = current_database()" | tr '|' ' ' | tr '\n' ' '
     else
         python3 -c 'import os, sys
 for f in sys.argv[1:]:
@@ -276,46 +415,110 @@ for f in sys.argv[1:]:
     except FileNotFoundError:
         print("- -", end=" ")' "$TMP/g.db" "$TMP/g.db-wal"
     fi
+    disk_flushes
 }
-db_activity() {
-    local before="$1" after="$2" requests="$3"
+
+# Rows in the token tables (the refresh scenario only, outside the measured run).
+token_rows() {
+    local sql="select (select count(*) from refresh_tokens), (select count(*) from token_families)"
     if [[ $BACKEND == postgres ]]; then
-        # shellcheck disable=SC2086
-        set -- $before $after
-        echo "about $(($4 - $1 - 1)) transactions, $(($5 - $2)) rows read, $(($6 - $3)) rows written for $requests requests"
-    elif [[ $before == "$after" ]]; then
-        echo "database files unchanged over $requests requests"
+        psql "$DATABASE_URL" -Atqc "$sql" | tr '|' ' '
     else
-        echo "database files WRITTEN during $requests requests ($before -> $after)"
+        python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=10)
+print(*db.execute(sys.argv[2]).fetchone())
+db.close()' "$TMP/g.db" "$sql"
     fi
 }
+
+# db_activity SCENARIO BEFORE AFTER REQUESTS: fills DB_ACTIVITY[SCENARIO] (and the
+# raw deltas) from two db_snapshot lines. Not in a subshell: it sets globals.
+db_activity() {
+    local scenario="$1" before="$2" after="$3" requests="$4" flushes="" text
+    local -a b a
+    read -ra b <<<"$before"
+    read -ra a <<<"$after"
+    [[ ${b[-1]} != - && ${a[-1]} != - ]] && flushes=$((a[-1] - b[-1]))
+    DB_FLUSHES[$scenario]="$flushes"
+    if [[ $BACKEND == postgres ]]; then
+        DB_COMMITS[$scenario]=$((a[3] - b[3] - 1))
+        DB_WAL_BYTES[$scenario]=$((a[4] - b[4]))
+        text="about $((a[0] - b[0] - 1)) transactions, $((a[1] - b[1])) rows read, $((a[2] - b[2])) rows written for $requests requests"
+        text+=", ${DB_WAL_BYTES[$scenario]} bytes of WAL (the whole cluster)"
+    elif [[ "${b[*]:0:4}" == "${a[*]:0:4}" ]]; then
+        text="database files unchanged over $requests requests"
+    else
+        local written=WRITTEN
+        [[ $scenario == refresh ]] && written=written
+        text="database files $written during $requests requests: g.db ${b[0]} -> ${a[0]} bytes, g.db-wal ${b[2]} -> ${a[2]} bytes"
+        [[ ${a[0]} != - && ${b[0]} != - ]] && DB_GROWTH[$scenario]=$((a[0] - b[0]))
+    fi
+    [[ -n $flushes ]] && text+=", $flushes flushes of disk $DB_DISK"
+    DB_ACTIVITY[$scenario]="$text"
+}
+
+# Per-scenario set-up before each wrk run (the warm-up and the measured one),
+# outside the measured window. refresh: fresh password logins, one rotation chain
+# per connection plus a spare one per thread (see lua/refresh.lua); the chains of
+# an earlier run end in requests wrk cut off, whose new tokens are lost.
+prepare_scenario() {
+    local scenario="$1" which="$2" info
+    case "$scenario" in
+        refresh)
+            info="$(python3 bench/preflight.py login "$URL/oauth/token" --basic "$LOGIN_BASIC" \
+                --username "$BENCH_USER" --password "$BENCH_PASSWORD" --count "$((CONNECTIONS + THREADS))" \
+                --out "$TMP/refresh-$which.txt")" || die "the password logins before the refresh $which failed"
+            log "refresh: $info"
+            export BENCH_REFRESH_TOKENS="$TMP/refresh-$which.txt"
+            export BENCH_REFRESH_CREDENTIALS="$LOGIN_BASIC"
+            ;;
+        introspect_jwt)
+            BENCH_INTROSPECT_TOKEN="$(<"$TMP/jwt.token")"
+            export BENCH_INTROSPECT_TOKEN BENCH_INTROSPECT_CREDENTIALS="$INTROSPECT_BASIC"
+            ;;
+        introspect_opaque)
+            BENCH_INTROSPECT_TOKEN="$(<"$TMP/opaque.token")"
+            export BENCH_INTROSPECT_TOKEN BENCH_INTROSPECT_CREDENTIALS="$INTROSPECT_BASIC"
+            ;;
+    esac
+}
+export BENCH_THREADS="$THREADS"
+declare -A EXTRA SECONDS_RUN ROWS_BEFORE ROWS_AFTER
+REFRESH_FAILURES=()
 
 # bench_scenario SCENARIO SCRIPT URL PID: PID is the server under test.
 bench_scenario() {
     local scenario="$1" script="$2" url="$3" pid="$4" result field db_before
-    local stat_before stat_after server_before server_after
+    local stat_before stat_after server_before server_after pg_before pg_after
+    wait_for_quiet
     if [[ $(duration_seconds "$WARMUP") -gt 0 ]]; then
+        prepare_scenario "$scenario" warmup
         log "$scenario: warm-up $WARMUP"
         run_wrk "$scenario-warmup" "$script" "$url" "$WARMUP" >/dev/null
     fi
+    prepare_scenario "$scenario" run
+    [[ $scenario == refresh ]] && ROWS_BEFORE[$scenario]="$(token_rows)"
     log "$scenario: wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
     [[ $url == "$URL/" ]] && db_before="$(db_snapshot)"
     stat_before="$(head -n1 /proc/stat)"
     server_before="$(process_ticks "$pid")"
+    pg_before="$(postgres_ticks)"
     result="$(run_wrk "$scenario" "$script" "$url" "$DURATION")"
     stat_after="$(head -n1 /proc/stat)"
     server_after="$(process_ticks "$pid")"
-    # How the cores were shared: the server, wrk, and everything else (which
-    # should be ~0: other work on the machine lowers every figure).
+    pg_after="$(postgres_ticks)"
+    # How the cores were shared: the server, wrk, PostgreSQL, and everything else
+    # (which should be ~0: other work on the machine lowers every figure).
     local split other
     read -r split other < <(awk -v a="$stat_before" -v b="$stat_after" \
-        -v server=$((server_after - server_before)) -v hz="$CLOCK_TICKS" \
-        -v wrk="$(sed -n 's/^WRK_CPU_SECONDS //p' <<<"$result")" 'BEGIN {
+        -v server=$((server_after - server_before)) -v pg=$((pg_after - pg_before)) -v hz="$CLOCK_TICKS" \
+        -v wrk="$(sed -n 's/^WRK_CPU_SECONDS //p' <<<"$result")" -v backend="$BACKEND" 'BEGIN {
             n = split(a, x, " "); split(b, y, " ")
             for (i = 2; i <= n; i++) { t += y[i] - x[i]; if (i == 5 || i == 6) idle += y[i] - x[i] }
-            other = t - idle - server - wrk * hz; if (other < 0) other = 0
-            printf "server=%.0f%%,wrk=%.0f%%,idle=%.0f%% %.0f\n", 100 * server / t, 100 * wrk * hz / t,
-                100 * idle / t, 100 * other / t }')
+            other = t - idle - server - pg - wrk * hz; if (other < 0) other = 0
+            printf "server=%.0f%%,wrk=%.0f%%,", 100 * server / t, 100 * wrk * hz / t
+            if (backend == "postgres") printf "postgres=%.0f%%,", 100 * pg / t
+            printf "idle=%.0f%% %.0f\n", 100 * idle / t, 100 * other / t }')
     CPU_SPLIT[$scenario]="$split"
     OTHER_LOAD[$scenario]="$other"
     if ((other > 5)); then
@@ -330,6 +533,9 @@ bench_scenario() {
             p99_ms=*) p99="${field#*=}" ;;
             non2xx=*) non2xx="${field#*=}" ;;
             socket_errors=*) sock="${field#*=}" ;;
+            seconds=*) SECONDS_RUN[$scenario]="${field#*=}" ;;
+            WRK_CPU_SECONDS|BENCH_RESULT|BENCH_EXTRA|scenario=*|[0-9]*) ;;
+            *=*) EXTRA[$scenario.${field%%=*}]="${field#*=}" ;;
         esac
     done
     RPS[$scenario]="$rps"
@@ -337,7 +543,20 @@ bench_scenario() {
     NON2XX[$scenario]="$non2xx"
     SOCKET_ERRORS[$scenario]="$sock"
     if [[ $url == "$URL/" ]]; then
-        DB_ACTIVITY[$scenario]="$(db_activity "$db_before" "$(db_snapshot)" "$requests")"
+        if [[ $BACKEND == postgres && $scenario == refresh ]]; then
+            # An idle backend reports its last second of counts only after 10 s.
+            log "refresh: waiting 11 s for PostgreSQL's statistics to settle"
+            sleep 11
+        fi
+        db_activity "$scenario" "$db_before" "$(db_snapshot)" "$requests"
+    fi
+    if [[ $scenario == refresh ]]; then
+        ROWS_AFTER[$scenario]="$(token_rows)"
+        mapfile -t REFRESH_FAILURES < <(sed -n 's/^BENCH_FAILURE //p' "$TMP/wrk-$scenario.txt")
+        if [[ ${#REFRESH_FAILURES[@]} -gt 0 ]]; then
+            log "refresh: rotation chains broke:"
+            printf '  %s\n' "${REFRESH_FAILURES[@]}" >&2
+        fi
     fi
     local row
     row="$(printf '| %s | %.0f | %.2f | %.2f | %d |' "$scenario" "$rps" "$p50" "$p99" "$non2xx")"
@@ -354,19 +573,38 @@ cpu_busy_percent() {
         for (i = 2; i <= n; i++) { t += y[i] - x[i]; if (i == 5 || i == 6) idle += y[i] - x[i] }
         printf "%.0f", (t > 0 ? 100 * (t - idle) / t : 0) }'
 }
+# WAIT_QUIET=N: before each scenario, wait up to N seconds for a second in which
+# the machine is under 10 % busy (builds and tests of others come in bursts).
+wait_for_quiet() {
+    local deadline=$((SECONDS + WAIT_QUIET)) busy
+    ((WAIT_QUIET > 0)) || return 0
+    while busy="$(cpu_busy_percent)"; ((busy >= 10)); do
+        if ((SECONDS >= deadline)); then
+            log "the machine is still ${busy}% busy after waiting ${WAIT_QUIET}s: going on"
+            return 0
+        fi
+        log "the machine is ${busy}% busy: waiting for it to be quiet"
+        sleep 4
+    done
+}
+wait_for_quiet
 BUSY_BEFORE="$(cpu_busy_percent)"
 if ((BUSY_BEFORE > 10)); then
     log "warning: the machine is ${BUSY_BEFORE}% busy before the benchmark starts: figures will be low"
 fi
 
 echo "$TABLE_HEAD"
-bench_scenario client_credentials_basic token_basic.lua "$URL/" "$SERVER_PID"
-bench_scenario client_credentials_post token_post.lua "$URL/" "$SERVER_PID"
-bench_scenario jwks jwks.lua "$URL/" "$SERVER_PID"
-bench_scenario healthz healthz.lua "$URL/" "$SERVER_PID"
-if [[ $CEILING == 1 ]]; then
-    bench_scenario ceiling token_basic.lua "http://$CEILING_ADDR/" "$CEILING_PID"
-fi
+for s in "${SCENARIOS[@]}"; do
+    case "$s" in
+        client_credentials_basic) bench_scenario "$s" token_basic.lua "$URL/" "$SERVER_PID" ;;
+        client_credentials_post) bench_scenario "$s" token_post.lua "$URL/" "$SERVER_PID" ;;
+        jwks) bench_scenario "$s" jwks.lua "$URL/" "$SERVER_PID" ;;
+        healthz) bench_scenario "$s" healthz.lua "$URL/" "$SERVER_PID" ;;
+        ceiling) bench_scenario "$s" token_basic.lua "http://$CEILING_ADDR/" "$CEILING_PID" ;;
+        refresh) bench_scenario "$s" refresh.lua "$URL/" "$SERVER_PID" ;;
+        introspect_jwt|introspect_opaque) bench_scenario "$s" introspect.lua "$URL/" "$SERVER_PID" ;;
+    esac
+done
 
 # --- after the run ----------------------------------------------------------
 kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during the benchmark; its log is in $TMP/server.err"
@@ -382,24 +620,66 @@ ratio_line() {
     awk -v a="${RPS[$scenario]}" -v c="${RPS[ceiling]}" -v s="$scenario" \
         'BEGIN { r = a / c; printf "%s / ceiling = %.3f (target >= 0.85: %s)", s, r, (r >= 0.85 ? "met" : "NOT met") }'
 }
+CC_RUN=()
+for s in client_credentials_basic client_credentials_post; do wanted "$s" && CC_RUN+=("$s"); done
 if [[ $CEILING == 1 ]]; then
-    SUMMARY+=("$(ratio_line client_credentials_basic)" "$(ratio_line client_credentials_post)")
+    for s in "${CC_RUN[@]}"; do SUMMARY+=("$(ratio_line "$s")"); done
 fi
-for s in client_credentials_basic client_credentials_post; do
+for s in "${CC_RUN[@]}"; do
     SUMMARY+=("$(awk -v r="${RPS[$s]}" -v p="${P99[$s]}" -v s="$s" 'BEGIN {
         printf "%s: %.0f tokens/s (target >= 20000: %s), p99 %.2f ms (target <= 5: %s)", s, r,
             (r >= 20000 ? "met" : "NOT met"), p, (p <= 5 ? "met" : "NOT met") }')")
+done
+if wanted refresh; then
+    # Rotations: 200 answers that carried a new refresh token, which went back
+    # into the queue. Every other answer broke a chain.
+    SUMMARY+=("$(awk -v n="${EXTRA[refresh.rotations]}" -v sec="${SECONDS_RUN[refresh]}" -v p="${P99[refresh]}" \
+        -v bad="${EXTRA[refresh.non200]}" -v missing="${EXTRA[refresh.no_refresh_token]}" \
+        -v empty="${EXTRA[refresh.exhausted]}" -v chains="${EXTRA[refresh.tokens]}" 'BEGIN {
+        r = n / sec
+        printf "refresh: %.0f rotations/s (target >= 5000: %s), p99 %.2f ms; %d rotations in %.1f s on %d chains " \
+            "(one password login each), non-200 %d, 200 without a refresh token %d, requests with no live token %d",
+            r, (r >= 5000 ? "met" : "NOT met"), p, n, sec, chains, bad, missing, empty }')")
+fi
+for s in introspect_jwt introspect_opaque; do
+    wanted "$s" || continue
+    SUMMARY+=("$(awk -v r="${RPS[$s]}" -v p="${P99[$s]}" -v s="$s" 'BEGIN {
+        printf "%s: %.0f introspections/s (target >= 20000: %s), p99 %.2f ms", s, r, (r >= 20000 ? "met" : "NOT met"), p }')")
 done
 FAILED=()
 for s in "${!NON2XX[@]}"; do
     [[ ${NON2XX[$s]} -eq 0 ]] || FAILED+=("$s: ${NON2XX[$s]} responses with status >= 400")
     [[ ${SOCKET_ERRORS[$s]} -eq 0 ]] || FAILED+=("$s: ${SOCKET_ERRORS[$s]} socket errors (connect/read/write/timeout)")
 done
-for s in client_credentials_basic client_credentials_post; do
-    SUMMARY+=("$BACKEND during $s: ${DB_ACTIVITY[$s]}")
+if wanted refresh; then
+    [[ ${EXTRA[refresh.non200]} -eq 0 ]] \
+        || FAILED+=("refresh: ${EXTRA[refresh.non200]} answers other than 200: rotation chains broke")
+    [[ ${EXTRA[refresh.no_refresh_token]} -eq 0 ]] \
+        || FAILED+=("refresh: ${EXTRA[refresh.no_refresh_token]} answers 200 without a refresh token")
+    [[ ${EXTRA[refresh.exhausted]} -eq 0 ]] \
+        || FAILED+=("refresh: ${EXTRA[refresh.exhausted]} requests found no live token to present (after a chain broke)")
+    for f in "${REFRESH_FAILURES[@]}"; do FAILED+=("refresh: $f"); done
+fi
+for s in "${SCENARIOS[@]}"; do
+    [[ -n ${DB_ACTIVITY[$s]:-} && $s != jwks && $s != healthz ]] || continue
+    line="$BACKEND during $s: ${DB_ACTIVITY[$s]}"
+    if [[ $s == refresh ]]; then
+        read -r rt_before fam_before <<<"${ROWS_BEFORE[refresh]}"
+        read -r rt_after fam_after <<<"${ROWS_AFTER[refresh]}"
+        line+="; refresh_tokens +$((rt_after - rt_before)) rows, token_families +$((fam_after - fam_before)) rows"
+        line+="$(awk -v n="${EXTRA[refresh.rotations]}" -v x="${DB_COMMITS[refresh]:-}" -v w="${DB_WAL_BYTES[refresh]:-}" \
+            -v f="${DB_FLUSHES[refresh]:-}" -v grow="${DB_GROWTH[refresh]:-}" 'BEGIN {
+            s = ""
+            if (x != "" && x > 0) s = s sprintf(", %.1f rotations per commit", n / x)
+            if (grow != "" && n > 0) s = s sprintf(", g.db grew %.0f bytes per rotation", grow / n)
+            if (w != "" && n > 0) s = s sprintf(", %.0f bytes of WAL per rotation", w / n)
+            if (f != "" && f > 0) s = s sprintf(", %.1f rotations per disk flush", n / f)
+            printf "%s", (s == "" ? "" : ";" substr(s, 2)) }')"
+    fi
+    SUMMARY+=("$line")
 done
 CPU_LINE="CPU of the $(nproc) cores during each run (other = neither the server nor wrk):"
-for s in client_credentials_basic client_credentials_post jwks healthz ceiling; do
+for s in "${SCENARIOS[@]}"; do
     [[ -n ${CPU_SPLIT[$s]:-} ]] && CPU_LINE+=" $s ${CPU_SPLIT[$s]},other=${OTHER_LOAD[$s]}%;"
 done
 SUMMARY+=("${CPU_LINE%;}")
@@ -413,11 +693,24 @@ if [[ $SERVER_WARNING_COUNT -gt 0 ]]; then
 fi
 
 # --- results file -----------------------------------------------------------
-mkdir -p bench/results
-RESULTS="bench/results/latest-$BACKEND.md"
-GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')"
-if [[ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
-    GIT_REV="$GIT_REV + uncommitted changes"
+RESULTS="${BENCH_RESULTS:-bench/results/latest-$BACKEND.md}"
+mkdir -p "$(dirname "$RESULTS")"
+if [[ -n ${GATEHOUSE_BIN:-} ]]; then
+    GIT_REV="${BENCH_REV:-a given binary, $BIN}"
+else
+    GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')"
+    if [[ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
+        GIT_REV="$GIT_REV + uncommitted changes"
+    fi
+fi
+if [[ $BACKEND == postgres ]]; then
+    DURABILITY="PostgreSQL $(psql "$DATABASE_URL" -Atqc "select current_setting('server_version') || ', fsync=' ||
+        current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit')" 2>/dev/null || echo '?')"
+else
+    DURABILITY="SQLite in WAL mode with synchronous=FULL (set by the server) in $(df --output=fstype "$TMP" | tail -n1)"
+fi
+if [[ -n $DB_DISK ]]; then
+    DURABILITY+=", on disk $DB_DISK (write cache: $(cat "/sys/block/$DB_DISK/queue/write_cache" 2>/dev/null || echo '?'))"
 fi
 CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 MEMORY="$(free -h | awk '/^Mem:/ { print $2 }')"
@@ -431,6 +724,9 @@ MEMORY="$(free -h | awk '/^Mem:/ { print $2 }')"
     echo "- other load: ${BUSY_BEFORE}% CPU busy in the second before the first scenario"
     echo "- token: $TOKEN_INFO"
     [[ $CEILING == 1 ]] && echo "- ceiling: bare axum endpoint, form parse + ES256 sign (aws-lc-rs), same JWT header and claims: $CEILING_INFO"
+    echo "- durability: $DURABILITY"
+    [[ ${#GRANT_INFO[@]} -eq 0 ]] || printf -- '- %s\n' "${GRANT_INFO[@]}"
+    wanted refresh && echo "- refresh chains: before each wrk run (warm-up and measured), $((CONNECTIONS + THREADS)) fresh password logins: one rotation chain per connection, and a spare per thread"
     echo
     echo "$TABLE_HEAD"
     printf '%s\n' "${ROWS[@]}"

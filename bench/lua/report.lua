@@ -5,10 +5,12 @@
 -- summary.errors.status is wrk's count of responses with status >= 400 (wrk
 -- has no separate count of 3xx, and none of these endpoints redirects), so
 -- counting in a per-thread response() hook, which would cost the client CPU
--- that the server shares, is not needed.
+-- that the server shares, is not needed. A scenario that counts more in its
+-- threads (refresh.lua) passes the totals as extra: name -> integer, appended to
+-- the BENCH_RESULT line in name order.
 local M = {}
 
-function M.done(summary, latency, requests)
+function M.done(summary, latency, requests, extra)
   local scenario = os.getenv("BENCH_SCENARIO") or "unnamed"
   local seconds = summary.duration / 1e6
   local rps = summary.requests / seconds
@@ -22,6 +24,14 @@ function M.done(summary, latency, requests)
   io.write(string.format(
     "BENCH_RESULT scenario=%s requests=%d seconds=%.3f rps=%.1f p50_ms=%.3f p99_ms=%.3f non2xx=%d socket_errors=%d\n",
     scenario, summary.requests, seconds, rps, p50, p99, e.status, socket_errors))
+  if extra then
+    local names = {}
+    for name in pairs(extra) do names[#names + 1] = name end
+    table.sort(names)
+    for _, name in ipairs(names) do
+      io.write(string.format("BENCH_EXTRA %s=%d\n", name, extra[name]))
+    end
+  end
 end
 
 return M
