@@ -56,7 +56,7 @@ impl RotationWriters {
                     let pool = pool.clone();
                     tokio::spawn(async move {
                         while let Some(batch) = next_batch(&receiver).await {
-                            run_batch!(pool, batch);
+                            run_batch!(pool, batch, false);
                         }
                     });
                 }
@@ -64,7 +64,7 @@ impl RotationWriters {
                     let pool = pool.clone();
                     tokio::spawn(async move {
                         while let Some(batch) = next_batch(&receiver).await {
-                            run_batch!(pool, batch);
+                            run_batch!(pool, batch, true);
                         }
                     });
                 }
@@ -106,7 +106,7 @@ async fn next_batch(
 /// Runs a batch in one transaction on `$pool` and answers every caller after the
 /// commit (or with the commit's error).
 macro_rules! run_batch {
-    ($pool:expr, $batch:expr) => {{
+    ($pool:expr, $batch:expr, $postgres:expr) => {{
         let (jobs, replies): (Vec<RotationJob>, Vec<Reply>) = $batch.into_iter().unzip();
         let done: Result<Vec<Result<Rotation, StoreError>>, StoreError> = async {
             let mut tx = $pool.begin().await.map_err(db_error)?;
@@ -114,7 +114,7 @@ macro_rules! run_batch {
             for job in jobs {
                 // A database error mid-batch fails the whole batch: nothing is half done,
                 // and every caller may retry with the token it holds.
-                outcomes.push(Ok(rotate_in_tx!(tx, job)?));
+                outcomes.push(Ok(rotate_in_tx!(tx, job, $postgres)?));
             }
             tx.commit().await.map_err(db_error)?;
             Ok(outcomes)

@@ -137,7 +137,7 @@ pub(crate) type Rotation = RotationOutcome<(LoginState, RotationWrites)>;
 /// of the token (reuse). Evaluates to `Result<Rotation, StoreError>`; an error leaves
 /// the transaction unusable, and the batch is rolled back whole.
 macro_rules! rotate_in_tx {
-    ($tx:ident, $job:expr) => {
+    ($tx:ident, $job:expr, $postgres:expr) => {
         async {
             let job = $job;
             let row: Option<crate::tokens::RotationRow> = sqlx::query_as(crate::tokens::ROTATION_SELECT)
@@ -159,18 +159,42 @@ macro_rules! rotate_in_tx {
                     Ok(writes) => writes,
                     Err(refusal) => return Ok(gatehouse_core::tokens::RotationOutcome::Refused(refusal)),
                 };
-                let consumed = sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-                )
-                .bind(job.now)
-                .bind(&job.presented.0[..])
-                .execute(&mut *$tx)
-                .await
-                .map_err(crate::error::db_error)?
-                .rows_affected()
-                    == 1;
+                let consumed = if $postgres {
+                    // PostgreSQL: consume and store the successor in one round trip.
+                    sqlx::query(
+                        "WITH consumed AS (UPDATE refresh_tokens SET used_at = $1 \
+                         WHERE token_hash = $2 AND used_at IS NULL RETURNING family_id) \
+                         INSERT INTO refresh_tokens (token_hash, family_id, client_id, issued_at, expires_at, used_at) \
+                         SELECT $3, family_id, $4, $5, $6, NULL FROM consumed",
+                    )
+                    .bind(job.now)
+                    .bind(&job.presented.0[..])
+                    .bind(&writes.refresh.digest.0[..])
+                    .bind(writes.refresh.client_id.as_str())
+                    .bind(writes.refresh.issued_at)
+                    .bind(writes.refresh.expires_at)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(crate::error::db_error)?
+                    .rows_affected()
+                        == 1
+                } else {
+                    let consumed = sqlx::query(
+                        "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                    )
+                    .bind(job.now)
+                    .bind(&job.presented.0[..])
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(crate::error::db_error)?
+                    .rows_affected()
+                        == 1;
+                    if consumed {
+                        crate::tokens::insert_refresh!($tx, writes.refresh).map_err(crate::error::db_error)?;
+                    }
+                    consumed
+                };
                 if consumed {
-                    crate::tokens::insert_refresh!($tx, writes.refresh).map_err(crate::error::db_error)?;
                     if let Some(opaque) = &writes.opaque {
                         crate::tokens::insert_opaque!($tx, opaque).map_err(crate::error::db_error)?;
                     }
