@@ -6,8 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
-const PASSWORD: &str = "correct horse battery";
-
 /// The tables that tokens can add rows to.
 const TOKEN_TABLES: [&str; 4] = [
     "refresh_tokens",
@@ -118,13 +116,7 @@ backend_tests! {
     async fn client_credentials_jwts_write_nothing(backend) {
         let db = TestDb::new(backend).await;
         let client = db.create_client("svc", &["--scope", "read"]).await;
-        let app = db
-            .create_client(
-                "app",
-                &["--scope", "read", "--grant-types", "password,refresh_token"],
-            )
-            .await;
-        let user = db.create_user("alice", PASSWORD, Some("read")).await;
+        let (app, user) = db.refresh_app().await;
         let server = db.start(&[]).await;
         // Some rows of other kinds first, so that the tables exist and are in use.
         server.login(&app, &user).await;

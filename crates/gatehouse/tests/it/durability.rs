@@ -10,8 +10,6 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-const PASSWORD: &str = "correct horse battery";
-
 /// Chains that stop, each right after a 200, once the chains together have
 /// done [`STOP_AFTER`] rotations; the server is killed the moment the last of
 /// them stops. Their last token was received before the kill with no request
@@ -100,13 +98,7 @@ backend_tests! {
     /// token still refreshes.
     async fn received_refresh_tokens_survive_sigkill(backend) {
         let db = TestDb::new(backend).await;
-        let client = db
-            .create_client(
-                "app",
-                &["--scope", "read", "--grant-types", "password,refresh_token"],
-            )
-            .await;
-        let user = db.create_user("alice", PASSWORD, Some("read")).await;
+        let (client, user) = db.refresh_app().await;
         let server = db.start(&[]).await;
 
         let logins = futures::future::join_all(

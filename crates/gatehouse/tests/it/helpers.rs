@@ -12,6 +12,9 @@
 //! Tests import everything with `use crate::helpers::*`, which brings the
 //! server and HTTP helpers along.
 
+/// The password of the test users.
+pub const PASSWORD: &str = "correct horse battery";
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -471,6 +474,19 @@ impl TestDb {
                 client.id
             );
         }
+    }
+
+    /// The usual cast of the grant tests: client "app" (scope `read`, grants
+    /// password and refresh_token) and user "alice" (scope `read`, [`PASSWORD`]).
+    pub async fn refresh_app(&self) -> (TestClient, TestUser) {
+        let client = self
+            .create_client(
+                "app",
+                &["--scope", "read", "--grant-types", "password,refresh_token"],
+            )
+            .await;
+        let user = self.create_user("alice", PASSWORD, Some("read")).await;
+        (client, user)
     }
 
     /// `user create --username NAME --password-stdin [--scope SCOPE] --json`;

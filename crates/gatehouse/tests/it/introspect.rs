@@ -14,7 +14,6 @@ use crate::jose;
 
 const ISSUER: &str = "http://test.local";
 const AUDIENCE: &str = "https://api.example";
-const PASSWORD: &str = "correct horse battery";
 
 /// `app` (every grant, an audience), the resource server `rs`
 /// (`--can-introspect`), an ordinary `other` client, and the user `alice`.

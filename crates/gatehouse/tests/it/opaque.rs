@@ -9,7 +9,6 @@ use reqwest::StatusCode;
 use crate::helpers::*;
 
 const ISSUER: &str = "http://test.local";
-const PASSWORD: &str = "correct horse battery";
 
 backend_tests! {
     /// client_credentials for an opaque client: a `gho_` token of 256 bits,

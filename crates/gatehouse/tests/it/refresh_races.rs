@@ -10,7 +10,6 @@ use tokio::sync::Barrier;
 
 use crate::helpers::*;
 
-const PASSWORD: &str = "correct horse battery";
 const RACERS: usize = 24;
 
 /// One raced request's outcome: status and body.
@@ -65,13 +64,7 @@ backend_tests! {
     /// rounds, each on a fresh login, the last after one earlier rotation.
     async fn only_one_of_concurrent_refreshes_wins(backend) {
         let db = TestDb::new(backend).await;
-        let client = db
-            .create_client(
-                "app",
-                &["--scope", "read", "--grant-types", "password,refresh_token"],
-            )
-            .await;
-        let user = db.create_user("alice", PASSWORD, Some("read")).await;
+        let (client, user) = db.refresh_app().await;
         let server = db.start(&[]).await;
 
         for round in 0..3 {
@@ -113,13 +106,7 @@ backend_tests! {
     /// 24 logins refreshing at the same moment, twice: every one succeeds.
     async fn concurrent_refreshes_of_different_logins_all_succeed(backend) {
         let db = TestDb::new(backend).await;
-        let client = db
-            .create_client(
-                "app",
-                &["--scope", "read", "--grant-types", "password,refresh_token"],
-            )
-            .await;
-        let user = db.create_user("alice", PASSWORD, Some("read")).await;
+        let (client, user) = db.refresh_app().await;
         let server = db.start(&[]).await;
 
         let logins = futures::future::join_all((0..RACERS).map(|_| server.login(&client, &user))).await;

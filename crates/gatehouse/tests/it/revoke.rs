@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const PASSWORD: &str = "correct horse battery";
 const ALL_GRANTS: &str = "client_credentials,password,refresh_token";
 
 /// A client `app` (every grant, plus `extra`) and a user `alice`.

@@ -11,7 +11,6 @@ use crate::helpers::*;
 use crate::jose;
 
 const ISSUER: &str = "http://test.local";
-const PASSWORD: &str = "correct horse battery";
 
 /// The `error_description` of a 400 `invalid_grant` (after checking the rest).
 fn invalid_grant_description(reply: &Reply) -> String {

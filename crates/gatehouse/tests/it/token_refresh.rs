@@ -10,7 +10,6 @@ use serde_json::Value;
 use crate::helpers::*;
 use crate::jose;
 
-const PASSWORD: &str = "correct horse battery";
 const USER_GRANTS: &str = "password,refresh_token";
 
 /// A client `app` with the password and refresh_token grants (plus `extra`)

@@ -9,8 +9,6 @@ use crate::helpers::*;
 /// The members of a user object, as `create` and `list` print it.
 const USER_MEMBERS: [&str; 5] = ["user_id", "username", "scope", "disabled", "created_at"];
 
-const PASSWORD: &str = "correct horse battery";
-
 fn assert_missing_user(out: &CliOutput) {
     assert_eq!(out.code(), Some(1), "exit status for a missing user: {out:#?}");
     assert_eq!(out.stderr_lines().len(), 1, "one error line: {out:#?}");
