@@ -25,6 +25,9 @@ pub enum OAuthError {
         description: Cow<'static, str>,
         /// Whether the client authenticated with HTTP Basic.
         basic: bool,
+        /// Whether no client has the presented id. The standard endpoints answer this
+        /// exactly like a wrong secret; a route may answer it apart (CONTRACT §7).
+        unknown_client: bool,
     },
 
     /// RFC 6749 §5.2: "The provided authorization grant (e.g., authorization code,
@@ -72,7 +75,19 @@ impl OAuthError {
         Self::InvalidClient {
             description: Cow::Borrowed(description),
             basic,
+            unknown_client: false,
         }
+    }
+
+    /// Whether this is `invalid_client` because no client has the presented id.
+    pub fn is_unknown_client(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidClient {
+                unknown_client: true,
+                ..
+            }
+        )
     }
 
     /// The RFC 6749 error code.

@@ -141,6 +141,17 @@ impl Params {
     }
 }
 
+/// How a token endpoint departs from RFC 6749 so that clients written against another
+/// server work unchanged (CONTRACT §7). The default is the standard endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenOptions {
+    /// Stands in for `grant_type` when a request names none.
+    pub default_grant_type: Option<GrantType>,
+    /// Issue a refresh token for `client_credentials` (to clients that have the
+    /// `refresh_token` grant).
+    pub refresh_on_client_credentials: bool,
+}
+
 /// A parsed token request.
 #[derive(Debug)]
 pub struct TokenRequest {
@@ -149,15 +160,17 @@ pub struct TokenRequest {
     /// The grant, or why it cannot be served. Kept apart so that the client is
     /// authenticated before it learns anything about the grant.
     pub grant: Result<GrantRequest, OAuthError>,
+    /// Whether a `client_credentials` grant also gets a refresh token.
+    pub refresh_on_client_credentials: bool,
 }
 
 impl TokenRequest {
-    /// Parses a token request from its parameters and `Authorization` header.
-    /// `default_grant_type` stands in when the request names none (a route option).
+    /// Parses a token request from its parameters and `Authorization` header, at an
+    /// endpoint with `options`.
     pub fn parse(
         mut params: Params,
         authorization: Option<&[u8]>,
-        default_grant_type: Option<GrantType>,
+        options: &TokenOptions,
     ) -> Result<Self, OAuthError> {
         let client_auth = ClientAuth::from_request(&mut params, authorization)?;
         let grant = match params.take("grant_type") {
@@ -167,7 +180,7 @@ impl TokenRequest {
                     "This grant type is not supported.".into(),
                 )),
             },
-            None => match default_grant_type {
+            None => match options.default_grant_type {
                 Some(grant_type) => GrantRequest::parse(grant_type, &mut params),
                 None => {
                     return Err(OAuthError::invalid_request(
@@ -176,7 +189,11 @@ impl TokenRequest {
                 }
             },
         };
-        Ok(Self { client_auth, grant })
+        Ok(Self {
+            client_auth,
+            grant,
+            refresh_on_client_credentials: options.refresh_on_client_credentials,
+        })
     }
 }
 
@@ -246,15 +263,19 @@ mod tests {
             ("client_id", "a"),
             ("client_secret", "b"),
         ]);
-        let err = TokenRequest::parse(p, Some(&basic("a:b")), None).unwrap_err();
+        let err = TokenRequest::parse(p, Some(&basic("a:b")), &TokenOptions::default()).unwrap_err();
         assert_eq!(err.code(), "invalid_request");
     }
 
     #[test]
     fn missing_grant_type_is_invalid_request_unless_a_route_supplies_one() {
-        let err = TokenRequest::parse(params(&[]), None, None).unwrap_err();
+        let err = TokenRequest::parse(params(&[]), None, &TokenOptions::default()).unwrap_err();
         assert_eq!(err.code(), "invalid_request");
-        let req = TokenRequest::parse(params(&[]), None, Some(GrantType::ClientCredentials)).unwrap();
+        let route = TokenOptions {
+            default_grant_type: Some(GrantType::ClientCredentials),
+            ..TokenOptions::default()
+        };
+        let req = TokenRequest::parse(params(&[]), None, &route).unwrap();
         assert!(matches!(
             req.grant,
             Ok(GrantRequest::ClientCredentials { scope: None })
@@ -268,7 +289,7 @@ mod tests {
             ("client_id", "a"),
             ("client_secret", "b"),
         ]);
-        let req = TokenRequest::parse(p, None, None).unwrap();
+        let req = TokenRequest::parse(p, None, &TokenOptions::default()).unwrap();
         assert!(matches!(req.client_auth, ClientAuth::Post { .. }));
         assert_eq!(req.grant.unwrap_err().code(), "unsupported_grant_type");
     }
@@ -276,7 +297,7 @@ mod tests {
     #[test]
     fn scope_is_parsed() {
         let p = params(&[("grant_type", "client_credentials"), ("scope", "b a")]);
-        let req = TokenRequest::parse(p, None, None).unwrap();
+        let req = TokenRequest::parse(p, None, &TokenOptions::default()).unwrap();
         let Ok(GrantRequest::ClientCredentials { scope: Some(scope) }) = req.grant else {
             panic!("expected a scope");
         };

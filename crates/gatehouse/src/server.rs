@@ -124,10 +124,13 @@ impl Server {
                 }
             }),
         ];
+        for route in &settings.routes {
+            tracing::info!(path = %route.path, endpoint = route.endpoint.as_str(), methods = %route.methods(), "route");
+        }
         tracing::info!(addr = %addr, issuer = %issuer, backend = ?store.backend(), "listening");
         Ok(Self {
             listener,
-            app: http::router(state),
+            app: http::router(state, &settings.routes),
             background,
             store,
         })

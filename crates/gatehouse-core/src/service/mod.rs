@@ -16,7 +16,9 @@ pub use self::inspect::Introspection;
 use crate::jwt::{sign_access_token, AccessTokenClaims, VerifiedTokens};
 use crate::secret::VerifiedSecrets;
 use crate::store::{ClientLookup, TokenStore, UserStore};
-use crate::tokens::{MintedToken, NewOpaqueToken, OPAQUE_ACCESS_PREFIX};
+use crate::tokens::{
+    MintedToken, NewFamily, NewOpaqueToken, NewRefreshToken, OPAQUE_ACCESS_PREFIX, REFRESH_PREFIX,
+};
 use crate::{
     Client, ClientAuth, ClientId, ClientSecret, Clock, GrantRequest, GrantType, KeyRing, OAuthError, Random,
     Scope, SecretHash, TokenFormat, TokenRequest, UnixTime,
@@ -150,7 +152,8 @@ impl TokenService {
         }
         match grant {
             GrantRequest::ClientCredentials { scope } => {
-                self.client_credentials(&client, scope.as_ref()).await
+                self.client_credentials(&client, scope.as_ref(), request.refresh_on_client_credentials)
+                    .await
             }
             GrantRequest::Password {
                 username,
@@ -179,8 +182,13 @@ impl TokenService {
                 ))
             }
         };
-        let id = ClientId::parse(client_id).ok_or_else(failed)?;
-        let client = self.stores.clients.find_client(&id).await?.ok_or_else(failed)?;
+        let unknown = || OAuthError::InvalidClient {
+            description: CLIENT_AUTH_FAILED.into(),
+            basic,
+            unknown_client: true,
+        };
+        let id = ClientId::parse(client_id).ok_or_else(unknown)?;
+        let client = self.stores.clients.find_client(&id).await?.ok_or_else(unknown)?;
         if self.verify_secret(&client, secret).await? {
             Ok(client)
         } else {
@@ -204,23 +212,83 @@ impl TokenService {
     }
 
     /// RFC 6749 §4.4: the client acts on its own behalf; `sub` is the client id.
+    ///
+    /// RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included". A route may ask for
+    /// one anyway (`with_refresh`, CONTRACT §7) for clients written against a server
+    /// that issues it; it is issued only to a client with the `refresh_token` grant,
+    /// the only one that could use it, and starts a login without a user.
     async fn client_credentials(
         &self,
         client: &Client,
         requested: Option<&Scope>,
+        with_refresh: bool,
     ) -> Result<TokenResponse, OAuthError> {
         let scope = Scope::grant(requested, &client.scope)?;
         let now = self.clock.now();
+        let family = if with_refresh {
+            self.new_family(client, None, &scope, now)
+        } else {
+            None
+        };
         let subject = Subject {
             sub: client.id.as_str(),
             username: None,
-            sid: None,
+            sid: family.as_ref().map(|f| f.family_id.as_str()),
         };
         let access = self.prepare_access(client, &subject, &scope, now)?;
-        if let Some(row) = &access.opaque_row {
-            self.stores.tokens.insert_opaque(row).await?;
-        }
-        Ok(self.response(access, &scope, None, GrantType::ClientCredentials))
+        let refresh_token = self.store_login(client, family.as_ref(), &access, now).await?;
+        Ok(self.response(access, &scope, refresh_token, GrantType::ClientCredentials))
+    }
+
+    /// A login (token family) for `client`, if it has the `refresh_token` grant: a
+    /// login exists to be refreshed.
+    fn new_family(
+        &self,
+        client: &Client,
+        user_id: Option<&str>,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> Option<NewFamily> {
+        client
+            .grant_types
+            .contains(GrantType::RefreshToken)
+            .then(|| NewFamily {
+                family_id: self.rng.token(16),
+                client_id: client.id.clone(),
+                user_id: user_id.map(str::to_owned),
+                scope: scope.clone(),
+                created_at: now,
+            })
+    }
+
+    /// Stores what must exist before `access` is handed out: the login and its first
+    /// refresh token (returned), and the row of an opaque access token.
+    async fn store_login(
+        &self,
+        client: &Client,
+        family: Option<&NewFamily>,
+        access: &PreparedAccess,
+        now: UnixTime,
+    ) -> Result<Option<String>, OAuthError> {
+        let Some(family) = family else {
+            if let Some(row) = &access.opaque_row {
+                self.stores.tokens.insert_opaque(row).await?;
+            }
+            return Ok(None);
+        };
+        let minted = MintedToken::generate(REFRESH_PREFIX, self.rng.as_ref());
+        let row = NewRefreshToken {
+            digest: minted.digest,
+            family_id: family.family_id.clone(),
+            client_id: client.id.clone(),
+            issued_at: now,
+            expires_at: now + self.refresh_ttl(client),
+        };
+        self.stores
+            .tokens
+            .start_login(family, &row, access.opaque_row.as_ref())
+            .await?;
+        Ok(Some(minted.value))
     }
 
     /// An access token for `client` about `subject`: a signed JWT, or for opaque

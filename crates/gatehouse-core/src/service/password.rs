@@ -2,7 +2,6 @@
 
 use super::{verify_slow, Subject, TokenService};
 use crate::grant::Credential;
-use crate::tokens::{MintedToken, NewFamily, NewRefreshToken, REFRESH_PREFIX};
 use crate::{Client, ClientSecret, GrantType, OAuthError, Scope, TokenResponse};
 
 /// One description for an unknown user, a wrong password and a disabled user, so that
@@ -32,45 +31,14 @@ impl TokenService {
         let scope = Scope::grant(requested, &client.scope.intersection(&user.scope))?;
         let now = self.clock.now();
 
-        let family = client
-            .grant_types
-            .contains(GrantType::RefreshToken)
-            .then(|| NewFamily {
-                family_id: self.rng.token(16),
-                client_id: client.id.clone(),
-                user_id: Some(user.id.0.clone()),
-                scope: scope.clone(),
-                created_at: now,
-            });
+        let family = self.new_family(client, Some(&user.id.0), &scope, now);
         let subject = Subject {
             sub: &user.id.0,
             username: Some(&user.username),
             sid: family.as_ref().map(|f| f.family_id.as_str()),
         };
         let access = self.prepare_access(client, &subject, &scope, now)?;
-        let refresh_token = match &family {
-            Some(family) => {
-                let minted = MintedToken::generate(REFRESH_PREFIX, self.rng.as_ref());
-                let row = NewRefreshToken {
-                    digest: minted.digest,
-                    family_id: family.family_id.clone(),
-                    client_id: client.id.clone(),
-                    issued_at: now,
-                    expires_at: now + self.refresh_ttl(client),
-                };
-                self.stores
-                    .tokens
-                    .start_login(family, &row, access.opaque_row.as_ref())
-                    .await?;
-                Some(minted.value)
-            }
-            None => {
-                if let Some(row) = &access.opaque_row {
-                    self.stores.tokens.insert_opaque(row).await?;
-                }
-                None
-            }
-        };
+        let refresh_token = self.store_login(client, family.as_ref(), &access, now).await?;
         Ok(self.response(access, &scope, refresh_token, GrantType::Password))
     }
 }

@@ -7,17 +7,17 @@ use axum::Json;
 use gatehouse_core::{GrantType, SigningAlg};
 use serde_json::{json, Value};
 
-use super::AppState;
+use super::{AppState, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 
 /// The metadata document for `issuer`, built once at start-up.
 pub fn metadata(issuer: &str) -> Value {
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     json!({
         "issuer": issuer,
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "jwks_uri": format!("{issuer}/oauth/jwks"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+        "jwks_uri": format!("{issuer}{JWKS_PATH}"),
+        "revocation_endpoint": format!("{issuer}{REVOKE_PATH}"),
+        "introspection_endpoint": format!("{issuer}{INTROSPECT_PATH}"),
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,

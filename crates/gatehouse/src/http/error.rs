@@ -17,6 +17,9 @@ pub enum ApiError {
     NotFound,
     /// The path exists, the method does not.
     MethodNotAllowed,
+    /// `invalid_client` for a client id nobody has, with the status a route gives it
+    /// (CONTRACT §7: seed 000 documents 404). The standard endpoints never answer it.
+    UnknownClient(u16),
 }
 
 impl From<OAuthError> for ApiError {
@@ -54,6 +57,11 @@ impl IntoResponse for ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "invalid_request",
                 "This endpoint does not accept this HTTP method.",
+            ),
+            Self::UnknownClient(status) => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::UNAUTHORIZED),
+                "invalid_client",
+                "Client not found.",
             ),
         };
         let mut response = (

@@ -1,25 +1,20 @@
 //! POST /oauth/revoke (RFC 7009) and POST /oauth/introspect (RFC 7662).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_core::request::Params;
 use gatehouse_core::{ClientAuth, OAuthError};
 
 use super::error::ApiError;
-use super::params::OAuthParams;
+use super::params::OAuthRequest;
 use super::AppState;
 
 /// The client authentication and the `token` of a revocation or introspection request.
 /// `token_type_hint` is accepted and not needed: a token's form says what it is.
-fn token_request(headers: &HeaderMap, mut params: Params) -> Result<(ClientAuth, String), ApiError> {
-    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
-    let first = authorization.next();
-    if authorization.next().is_some() {
-        return Err(OAuthError::invalid_request("The Authorization header is repeated.").into());
-    }
-    let auth = ClientAuth::from_request(&mut params, first.map(HeaderValue::as_bytes))?;
+fn token_request(request: &mut OAuthRequest) -> Result<(ClientAuth, String), ApiError> {
+    let mut params = std::mem::take(&mut request.params);
+    let auth = ClientAuth::from_request(&mut params, request.authorization())?;
     let token = params
         .take("token")
         .ok_or(OAuthError::invalid_request("The token parameter is missing."))?;
@@ -46,15 +41,17 @@ fn no_store(mut response: Response) -> Response {
         (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
         (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorDoc),
     ))]
-pub async fn revoke(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    OAuthParams(params): OAuthParams,
-) -> Result<Response, ApiError> {
-    let (auth, token) = token_request(&headers, params)?;
+pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) -> Result<Response, ApiError> {
+    let (auth, token) = token_request(&mut request)?;
     let client = match auth {
         ClientAuth::None => None,
-        auth => Some(state.tokens.authenticate(&auth).await?),
+        auth => Some(
+            state
+                .tokens
+                .authenticate(&auth)
+                .await
+                .map_err(|err| request.error(err))?,
+        ),
     };
     let client_id = client.as_ref().map(|c| c.id.to_string()).unwrap_or_default();
     let revoked = state.tokens.revoke(client.as_ref(), &token).await?;
@@ -76,11 +73,14 @@ pub async fn revoke(
     ))]
 pub async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OAuthParams(params): OAuthParams,
+    mut request: OAuthRequest,
 ) -> Result<Response, ApiError> {
-    let (auth, token) = token_request(&headers, params)?;
-    let client = state.tokens.authenticate(&auth).await?;
+    let (auth, token) = token_request(&mut request)?;
+    let client = state
+        .tokens
+        .authenticate(&auth)
+        .await
+        .map_err(|err| request.error(err))?;
     let answer = state.tokens.introspect(&client, &token).await?;
     Ok(no_store(Json(answer).into_response()))
 }

@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod ops;
 pub mod params;
 pub mod request_metrics;
+pub mod routes;
 pub mod token;
 
 use axum::middleware;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use self::error::ApiError;
+use crate::config::Route;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -56,25 +58,51 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Every route of the server.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/oauth/token", post(token::token))
-        .route("/oauth/revoke", post(inspect::revoke))
-        .route("/oauth/introspect", post(inspect::introspect))
-        .route("/oauth/jwks", get(discovery::jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::oauth_metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
-        )
+/// `POST`: RFC 6749 §3.2.
+pub const TOKEN_PATH: &str = "/oauth/token";
+/// `POST`: RFC 7009.
+pub const REVOKE_PATH: &str = "/oauth/revoke";
+/// `POST`: RFC 7662.
+pub const INTROSPECT_PATH: &str = "/oauth/introspect";
+/// `GET`: RFC 7517.
+pub const JWKS_PATH: &str = "/oauth/jwks";
+/// `GET`: RFC 8414 §3.
+pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+/// `GET`: the same metadata, where OpenID Connect clients look.
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+
+/// Every path the server serves on its own; a `[[routes]]` entry may use none of them.
+pub const STANDARD_PATHS: &[&str] = &[
+    TOKEN_PATH,
+    REVOKE_PATH,
+    INTROSPECT_PATH,
+    JWKS_PATH,
+    OAUTH_METADATA_PATH,
+    OPENID_CONFIGURATION_PATH,
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+];
+
+/// Every route of the server: the standard endpoints, then the configured `routes`.
+pub fn router(state: AppState, routes: &[Route]) -> Router {
+    let standard = Router::new()
+        .route(TOKEN_PATH, post(token::token))
+        .route(REVOKE_PATH, post(inspect::revoke))
+        .route(INTROSPECT_PATH, post(inspect::introspect))
+        .route(JWKS_PATH, get(discovery::jwks))
+        .route(OAUTH_METADATA_PATH, get(discovery::oauth_metadata))
+        .route(OPENID_CONFIGURATION_PATH, get(discovery::openid_configuration))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/openapi.json", get(openapi::openapi_json));
+    routes
+        .iter()
+        .fold(standard, |router, route| {
+            router.route(&route.path, self::routes::method_router(route))
+        })
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

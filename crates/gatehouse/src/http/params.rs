@@ -1,50 +1,166 @@
-//! Request parameters from a form or JSON body, with every rejection an OAuth error:
-//! no request ever gets axum's plain-text rejection.
+//! An OAuth request as an endpoint receives it: parameters from a form or JSON body
+//! (and, on routes that serve `GET`, from the query string), the one `Authorization`
+//! header, and the route's differences. Every rejection is an OAuth error: no request
+//! ever gets axum's plain-text rejection.
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{header, HeaderValue, Method};
 use gatehouse_core::request::Params;
-use gatehouse_core::OAuthError;
+use gatehouse_core::{OAuthError, TokenOptions};
 use percent_encoding::percent_decode;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
 use super::error::ApiError;
+use crate::config::Route;
 
 /// The largest body the OAuth endpoints read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Parameters of an OAuth request, checked for repeats (RFC 6749 §3.2).
-#[derive(Debug)]
-pub struct OAuthParams(pub Params);
+/// Every parameter name the OAuth endpoints read. Only these are named in the log
+/// when they arrive in a query string: any other name could be a value in disguise.
+const OAUTH_PARAMETERS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "username",
+    "password",
+    "refresh_token",
+    "token",
+    "token_type_hint",
+];
 
-impl<S: Send + Sync> FromRequest<S> for OAuthParams {
+/// Parameters that must never travel in a URL.
+const CREDENTIALS: &[&str] = &["client_secret", "password", "refresh_token", "token"];
+
+/// An OAuth request: parameters checked for repeats (RFC 6749 §3.2), the
+/// `Authorization` header, and the `[[routes]]` entry it came in by, if any. No
+/// `Debug`: it holds credentials.
+pub struct OAuthRequest {
+    /// The parameters.
+    pub params: Params,
+    /// The `Authorization` header (refused when repeated).
+    pub authorization: Option<HeaderValue>,
+    /// The route; `None` at a standard endpoint.
+    pub route: Option<Arc<Route>>,
+}
+
+impl OAuthRequest {
+    /// The `Authorization` header's bytes.
+    pub fn authorization(&self) -> Option<&[u8]> {
+        self.authorization.as_ref().map(HeaderValue::as_bytes)
+    }
+
+    /// The token endpoint's differences at this route (none at the standard one).
+    pub fn token_options(&self) -> TokenOptions {
+        self.route.as_ref().map(|r| r.token).unwrap_or_default()
+    }
+
+    /// The error answered for `err` here: an unknown client gets the route's
+    /// `unknown_client_status`, where it has one.
+    pub fn error(&self, err: OAuthError) -> ApiError {
+        match self.route.as_ref().and_then(|r| r.unknown_client_status) {
+            Some(status) if err.is_unknown_client() => ApiError::UnknownClient(status),
+            _ => ApiError::OAuth(err),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let body = read_body(req.into_body()).await?;
-        let pairs = match content_type.as_deref() {
-            Some("application/x-www-form-urlencoded") => parse_form(&body)?,
-            Some("application/json") => parse_json(&body)?,
-            _ => {
-                return Err(OAuthError::invalid_request(
-                    "The body must be application/x-www-form-urlencoded or application/json.",
-                )
-                .into())
+        let route = req.extensions().get::<Arc<Route>>().cloned();
+        let mut authorization = req.headers().get_all(header::AUTHORIZATION).iter();
+        let first = authorization.next().cloned();
+        if authorization.next().is_some() {
+            return Err(OAuthError::invalid_request("The Authorization header is repeated.").into());
+        }
+        let query = query_params(&req, route.as_deref())?;
+        let body = if req.method() == Method::GET {
+            // A GET carries its parameters in the query; a body, if any, is not read.
+            Vec::new()
+        } else {
+            let content_type = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| {
+                    v.split(';')
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_ascii_lowercase()
+                });
+            let body = read_body(req.into_body()).await?;
+            match content_type.as_deref() {
+                Some("application/x-www-form-urlencoded") => parse_form(&body)?,
+                Some("application/json") => parse_json(&body)?,
+                // A POST to a route that reads the query may have no body at all.
+                None if body.is_empty() && !query.is_empty() => Vec::new(),
+                _ => {
+                    return Err(OAuthError::invalid_request(
+                        "The body must be application/x-www-form-urlencoded or application/json.",
+                    )
+                    .into())
+                }
             }
         };
-        Ok(Self(Params::new(pairs)?))
+        let mut pairs = query;
+        pairs.extend(body);
+        Ok(Self {
+            params: Params::new(pairs)?,
+            authorization: first,
+            route,
+        })
+    }
+}
+
+/// The parameters of the query string, on a route that reads them (CONTRACT §7); each
+/// such request is logged as a warning with the parameter names, never the values.
+/// Elsewhere a query is no place for OAuth parameters: RFC 6749 §2.3.1 says client
+/// credentials "MUST NOT be included in the request URI", and §3.2 has the token
+/// endpoint use POST. A query that names one is refused, so that a client learns its
+/// secrets are in URLs; any other query is left alone (§3.2 allows the endpoint URI
+/// to carry one).
+fn query_params(req: &Request, route: Option<&Route>) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(query) = req.uri().query().filter(|q| !q.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let pairs = parse_form(query.as_bytes())?;
+    let known: Vec<&str> = OAUTH_PARAMETERS
+        .iter()
+        .copied()
+        .filter(|name| pairs.iter().any(|(n, _)| n == name))
+        .collect();
+    match route {
+        Some(route) if route.reads_query() => {
+            tracing::warn!(
+                route = %route.path,
+                method = %req.method(),
+                parameters = %known.join(","),
+                other_parameters = pairs.iter().filter(|(n, _)| !OAUTH_PARAMETERS.contains(&n.as_str())).count(),
+                "OAuth parameters read from the query string: URLs end up in access logs and browser history, so clients should send them in the body"
+            );
+            Ok(pairs)
+        }
+        _ if known.is_empty() => Ok(Vec::new()),
+        _ => {
+            let credentials = known.iter().any(|name| CREDENTIALS.contains(name));
+            tracing::warn!(
+                path = %req.uri().path(),
+                parameters = %known.join(","),
+                credentials,
+                "refused OAuth parameters in the query string of an endpoint that reads them from the body only"
+            );
+            Err(OAuthError::invalid_request(
+                "Parameters must be sent in the request body, not in the URL (RFC 6749 §2.3.1, §3.2).",
+            )
+            .into())
+        }
     }
 }
 
@@ -65,6 +181,9 @@ async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
 
 /// Parses `application/x-www-form-urlencoded` strictly: names and values must decode
 /// to UTF-8 (a lossy decoder would let two different inputs mean the same thing).
+/// Raw whitespace around a pair is dropped: no encoder writes it (a space is `+`, a
+/// line break `%0A`), and documentation shows bodies with one pair a line (seed 002),
+/// which clients copy byte for byte.
 pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let malformed = || OAuthError::invalid_request("The form body is not valid UTF-8 form encoding.");
     let decode = |part: &[u8]| -> Result<String, OAuthError> {
@@ -75,6 +194,7 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
             .map_err(|_| malformed())
     };
     body.split(|&b| b == b'&')
+        .map(<[u8]>::trim_ascii)
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
@@ -134,6 +254,15 @@ mod tests {
             ]
         );
         assert!(parse_form(b"a=%ff").is_err());
+        assert_eq!(
+            parse_form(b"grant_type=client_credentials\r\n&client_id=a b\n&client_secret=%0A\n").unwrap(),
+            vec![
+                ("grant_type".into(), "client_credentials".into()),
+                ("client_id".into(), "a b".into()),
+                ("client_secret".into(), "\n".into()),
+            ],
+            "raw line breaks between pairs are layout, encoded ones are data"
+        );
         assert!(parse_form(&[b'a', b'=', 0xc3]).is_err());
     }
 

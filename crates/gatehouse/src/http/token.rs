@@ -1,13 +1,13 @@
 //! POST /oauth/token (RFC 6749 §3.2): parse, call the core, map the result.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_core::{OAuthError, TokenRequest, TokenResponse};
+use gatehouse_core::{TokenRequest, TokenResponse};
 
 use super::error::ApiError;
-use super::params::OAuthParams;
+use super::params::OAuthRequest;
 use super::AppState;
 
 /// Issues an access token.
@@ -34,17 +34,13 @@ use super::AppState;
 )]
 pub async fn token(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OAuthParams(params): OAuthParams,
+    mut request: OAuthRequest,
 ) -> Result<TokenIssued, ApiError> {
-    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
-    let first = authorization.next();
-    if authorization.next().is_some() {
-        return Err(OAuthError::invalid_request("The Authorization header is repeated.").into());
-    }
-    let request = TokenRequest::parse(params, first.map(HeaderValue::as_bytes), None)?;
-    let client_id = request.client_auth.client_id().unwrap_or_default().to_owned();
-    match state.tokens.exchange(request).await {
+    let params = std::mem::take(&mut request.params);
+    let parsed = TokenRequest::parse(params, request.authorization(), &request.token_options())
+        .map_err(|err| request.error(err))?;
+    let client_id = parsed.client_auth.client_id().unwrap_or_default().to_owned();
+    match state.tokens.exchange(parsed).await {
         Ok(response) => {
             metrics::counter!("gatehouse_tokens_issued_total", "grant" => response.grant_type.as_str())
                 .increment(1);
@@ -54,7 +50,7 @@ pub async fn token(
         Err(err) => {
             metrics::counter!("gatehouse_token_errors_total", "error" => err.code()).increment(1);
             tracing::info!(target: "gatehouse::audit", event = "token_refused", client_id = %client_id, error = err.code());
-            Err(err.into())
+            Err(request.error(err))
         }
     }
 }

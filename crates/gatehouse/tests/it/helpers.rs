@@ -212,6 +212,30 @@ pub fn json_str(object: &Value, name: &str) -> String {
         .to_string()
 }
 
+/// The part of a token that must not appear anywhere: for opaque tokens the
+/// random part after the prefix, for JWTs the signature.
+pub fn secret_part(token: &str) -> &str {
+    if let Some(random) = token.strip_prefix("ghr_").or_else(|| token.strip_prefix("gho_")) {
+        random
+    } else if token.matches('.').count() == 2 {
+        token.rsplit('.').next().expect("JWS")
+    } else {
+        token
+    }
+}
+
+/// Asserts that `log` holds none of `secrets` (tokens by their [`secret_part`]),
+/// nor their form-encoding, as a query string would carry them.
+pub fn assert_log_holds_none(log: &str, secrets: &[String]) {
+    assert!(log.contains("listening"), "the log was not captured:\n{log}");
+    for secret in secrets {
+        let part = secret_part(secret);
+        for form in [part.to_string(), form_urlencode(part)] {
+            assert!(!log.contains(&form), "{secret:?} is in the log:\n{log}");
+        }
+    }
+}
+
 /// Whether `needle` occurs in `haystack`.
 pub fn bytes_contain(haystack: &[u8], needle: &str) -> bool {
     haystack

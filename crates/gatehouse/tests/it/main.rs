@@ -21,6 +21,7 @@ mod ops;
 mod postgres_outage;
 mod refresh_races;
 mod revoke;
+mod routes;
 mod secrets;
 mod token_client_credentials;
 mod token_errors;

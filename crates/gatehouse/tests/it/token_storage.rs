@@ -87,18 +87,6 @@ async fn busy_minute(server: &TestServer<'_>) -> Traces {
     }
 }
 
-/// The part of a token that must not appear anywhere: for opaque tokens the
-/// random part after the prefix, for JWTs the signature.
-fn secret_part(token: &str) -> &str {
-    if let Some(random) = token.strip_prefix("ghr_").or_else(|| token.strip_prefix("gho_")) {
-        random
-    } else if token.matches('.').count() == 2 {
-        token.rsplit('.').next().expect("JWS")
-    } else {
-        token
-    }
-}
-
 backend_tests! {
     /// The server's log holds no password and no token.
     async fn log_holds_no_password_and_no_token(backend) {
@@ -107,13 +95,7 @@ backend_tests! {
         let traces = busy_minute(&server).await;
 
         let log = server.stop_with("TERM").await.logs;
-        assert!(log.contains("listening"), "the log was not captured:\n{log}");
-        for secret in &traces.secrets {
-            assert!(
-                !log.contains(secret_part(secret)),
-                "{secret:?} is in the log:\n{log}"
-            );
-        }
+        assert_log_holds_none(&log, &traces.secrets);
     }
 }
 

@@ -245,3 +245,64 @@ async fn revoked_client_credentials_jwt_is_inactive_and_others_are_refused() {
     let tampered = format!("{}x", &token[..token.len() - 1]);
     assert!(!active(&f, &tampered).await);
 }
+
+fn client_credentials_at_route(refresh_on_client_credentials: bool) -> TokenRequest {
+    let params = Params::new(vec![
+        ("client_id".into(), "app".into()),
+        ("client_secret".into(), SECRET.into()),
+    ])
+    .unwrap();
+    let options = TokenOptions {
+        default_grant_type: Some(GrantType::ClientCredentials),
+        refresh_on_client_credentials,
+    };
+    TokenRequest::parse(params, None, &options).unwrap()
+}
+
+#[tokio::test]
+async fn a_route_may_give_client_credentials_a_refresh_token() {
+    let f = with_alice(TokenFormat::Jwt).await;
+    let standard = f
+        .service
+        .exchange(auth(&[("grant_type", "client_credentials")]))
+        .await;
+    assert!(standard.unwrap().refresh_token.is_none(), "RFC 6749 §4.4.3");
+    let plain_route = f.service.exchange(client_credentials_at_route(false)).await;
+    assert!(plain_route.unwrap().refresh_token.is_none());
+
+    let first = f
+        .service
+        .exchange(client_credentials_at_route(true))
+        .await
+        .unwrap();
+    let refresh_token = first.refresh_token.clone().expect("a refresh token");
+    let sid = claims(&first.access_token)["sid"].clone();
+    assert!(sid.is_string(), "the access token names its login");
+    assert_eq!(claims(&first.access_token)["sub"], "app");
+
+    // It refreshes like a login's token: rotation, the client as subject.
+    let second = refresh(&f, &refresh_token, None).await.unwrap();
+    assert_eq!(claims(&second.access_token)["sub"], "app");
+    assert_eq!(claims(&second.access_token)["sid"], sid);
+    assert_eq!(second.scope, "read write");
+    assert_eq!(
+        refresh(&f, &refresh_token, None).await.unwrap_err().code(),
+        "invalid_grant"
+    );
+    // The reuse revoked the login, and with it the access tokens it carried.
+    assert!(!active(&f, &second.access_token).await);
+}
+
+#[tokio::test]
+async fn no_refresh_token_for_a_client_that_cannot_refresh() {
+    let mut c = app(TokenFormat::Jwt);
+    c.grant_types = GrantTypes::parse("client_credentials").unwrap();
+    let f = fixture(vec![c]);
+    let response = f
+        .service
+        .exchange(client_credentials_at_route(true))
+        .await
+        .unwrap();
+    assert!(response.refresh_token.is_none());
+    assert!(claims(&response.access_token).get("sid").is_none());
+}

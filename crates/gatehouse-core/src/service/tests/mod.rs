@@ -11,7 +11,7 @@ use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256PublicKey, NoCustomClaims
 
 use super::*;
 use crate::keys::{KeySet, PublishedKey};
-use crate::request::Params;
+use crate::request::{Params, TokenOptions};
 use crate::{FixedClock, GrantTypes, SecretHash, SigningAlg, SigningKey, SystemRandom};
 
 const NOW: UnixTime = 1_800_000_000;
@@ -92,7 +92,7 @@ fn request(pairs: &[(&str, &str)]) -> TokenRequest {
             .collect(),
     )
     .unwrap();
-    TokenRequest::parse(params, None, None).unwrap()
+    TokenRequest::parse(params, None, &TokenOptions::default()).unwrap()
 }
 
 fn claims(token: &str) -> serde_json::Value {
@@ -222,8 +222,15 @@ async fn unknown_client_and_wrong_secret_look_the_same() {
         ]))
         .await
         .unwrap_err();
-    assert_eq!(unknown, wrong);
+    // Same code and description: the standard endpoints answer both alike. Only a
+    // route that asks for it (CONTRACT §7) tells them apart, by this flag.
+    assert_eq!(
+        (unknown.code(), unknown.description()),
+        (wrong.code(), wrong.description())
+    );
     assert_eq!(unknown.code(), "invalid_client");
+    assert!(unknown.is_unknown_client());
+    assert!(!wrong.is_unknown_client());
     let none = f
         .service
         .exchange(request(&[("grant_type", "client_credentials")]))

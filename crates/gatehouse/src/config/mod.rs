@@ -3,7 +3,10 @@
 //!
 //! Every value arrives as text (clap reads flags and the environment; TOML scalars are
 //! turned into text) and is checked in one place, so that a bad value from any source
-//! stops start-up with the same one-line message naming the key.
+//! stops start-up with the same one-line message naming the key. `[[routes]]`, a list
+//! of tables, exists only in the file ([`routes`]).
+
+pub mod routes;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,6 +16,8 @@ use clap::Args;
 use gatehouse_core::sealing::MasterKey;
 use gatehouse_core::SigningAlg;
 use gatehouse_store::Backend;
+
+pub use self::routes::{Endpoint, Route};
 
 /// A setting that cannot be used: which key, and what is wrong with it. Never holds
 /// the value of a secret setting.
@@ -127,6 +132,7 @@ const FILE_KEYS: &[&str] = &[
     "allow_insecure_http",
     "log_format",
     "cleanup_interval",
+    "routes",
 ];
 
 /// How log lines are written.
@@ -191,6 +197,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Seconds between sweeps of expired tokens.
     pub cleanup_interval: i64,
+    /// Extra paths for the standard endpoints (CONTRACT §7).
+    pub routes: Vec<Route>,
 }
 
 /// Longest token lifetime accepted: ten years.
@@ -310,8 +318,14 @@ impl Settings {
             60,
         )?;
 
+        let routes = match file.get("routes") {
+            Some(value) => routes::parse_routes(value, crate::http::STANDARD_PATHS)?,
+            None => Vec::new(),
+        };
+
         Ok(Self {
             cleanup_interval,
+            routes,
             listen,
             database_url,
             backend,
