@@ -23,6 +23,7 @@ mod refresh_races;
 mod revoke;
 mod routes;
 mod secrets;
+mod seeds;
 mod token_client_credentials;
 mod token_errors;
 mod token_password;
