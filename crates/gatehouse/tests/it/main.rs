@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod discovery;
 mod durability;
+mod guard;
 mod introspect;
 mod jwt;
 mod opaque;
