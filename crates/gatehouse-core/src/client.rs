@@ -172,6 +172,9 @@ pub struct Client {
     pub name: String,
     /// How its secret is kept.
     pub secret_hash: SecretHash,
+    /// The secret it had before the last rotation, still accepted until the end of the
+    /// grace period that rotation gave (`client rotate-secret --grace`).
+    pub previous_secret: Option<PreviousSecret>,
     /// The scopes it may ask for.
     pub scope: Scope,
     /// The grants it may use.
@@ -188,6 +191,26 @@ pub struct Client {
     pub can_introspect: bool,
     /// When it was created.
     pub created_at: UnixTime,
+}
+
+/// A replaced secret that still works for a while, so that a fleet can roll over to the
+/// new one without downtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// How it is kept.
+    pub hash: SecretHash,
+    /// The end of its grace period: accepted while the time is before this.
+    pub expires_at: UnixTime,
+}
+
+impl Client {
+    /// The previous secret, if it is still inside its grace period at `now`.
+    pub fn previous_secret_at(&self, now: UnixTime) -> Option<&SecretHash> {
+        self.previous_secret
+            .as_ref()
+            .filter(|previous| now < previous.expires_at)
+            .map(|previous| &previous.hash)
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub mod store;
 pub mod tokens;
 pub mod user;
 
-pub use client::{Client, ClientId, GrantType, GrantTypes, TokenFormat};
+pub use client::{Client, ClientId, GrantType, GrantTypes, PreviousSecret, TokenFormat};
 pub use clock::{Clock, FixedClock, SystemClock, UnixTime};
 pub use error::{OAuthError, StoreError};
 pub use grant::GrantRequest;

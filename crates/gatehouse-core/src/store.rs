@@ -29,11 +29,14 @@ pub trait ClientStore: ClientLookup {
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
     /// Deletes a client; `false` if there was none.
     async fn delete_client(&self, id: &ClientId, now: UnixTime) -> Result<bool, StoreError>;
-    /// Replaces a client's secret; `false` if there is no such client.
+    /// Replaces a client's secret; `false` if there is no such client. With
+    /// `previous_valid_until`, the secret being replaced stays valid until then
+    /// (replacing any earlier previous secret); without, it stops working at once.
     async fn replace_secret(
         &self,
         id: &ClientId,
         hash: &SecretHash,
+        previous_valid_until: Option<UnixTime>,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
     /// The longest per-client access token lifetime, if any client has one.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use gatehouse_core::store::{ChangeKind, ClientLookup, ClientStore};
-use gatehouse_core::{Client, ClientId, GrantTypes, Scope, SecretHash, StoreError, TokenFormat, UnixTime};
+use gatehouse_core::{
+    Client, ClientId, GrantTypes, PreviousSecret, Scope, SecretHash, StoreError, TokenFormat, UnixTime,
+};
 
 use crate::error::{corrupt, db_error};
 use crate::feed::record_change;
@@ -23,6 +25,8 @@ struct ClientRow {
     token_format: String,
     can_introspect: bool,
     created_at: i64,
+    previous_secret_hash: Option<String>,
+    previous_secret_expires_at: Option<i64>,
 }
 
 impl ClientRow {
@@ -30,6 +34,13 @@ impl ClientRow {
         Ok(Client {
             id: ClientId::parse(&self.client_id).ok_or_else(|| corrupt("client_id", &self.client_id))?,
             secret_hash: SecretHash::from_stored(&self.secret_hash).map_err(|e| corrupt("secret_hash", e))?,
+            previous_secret: match (&self.previous_secret_hash, self.previous_secret_expires_at) {
+                (Some(hash), Some(expires_at)) => Some(PreviousSecret {
+                    hash: SecretHash::from_stored(hash).map_err(|e| corrupt("previous_secret_hash", e))?,
+                    expires_at,
+                }),
+                _ => None,
+            },
             scope: Scope::parse(&self.scope).map_err(|e| corrupt("scope", e))?,
             grant_types: GrantTypes::parse(&self.grant_types).map_err(|e| corrupt("grant_types", e))?,
             token_format: self
@@ -49,10 +60,14 @@ impl ClientRow {
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, scope, grant_types, audience, access_token_ttl, \
      refresh_token_ttl, token_format, can_introspect, created_at";
 
+/// What is read: the columns written at creation, and the previous secret.
+const CLIENT_READ_COLUMNS: &str = "client_id, name, secret_hash, scope, grant_types, audience, access_token_ttl, \
+     refresh_token_ttl, token_format, can_introspect, created_at, previous_secret_hash, previous_secret_expires_at";
+
 #[async_trait]
 impl ClientLookup for SqlStore {
     async fn find_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
-        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1");
+        let sql = format!("SELECT {CLIENT_READ_COLUMNS} FROM clients WHERE client_id = $1");
         let row: Option<ClientRow> = on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(id.as_str())
             .fetch_optional(pool)
@@ -92,7 +107,7 @@ impl ClientStore for SqlStore {
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY client_id");
+        let sql = format!("SELECT {CLIENT_READ_COLUMNS} FROM clients ORDER BY client_id");
         let rows: Vec<ClientRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await).map_err(db_error)?;
         rows.into_iter().map(ClientRow::into_client).collect()
@@ -117,11 +132,19 @@ impl ClientStore for SqlStore {
         &self,
         id: &ClientId,
         hash: &SecretHash,
+        previous_valid_until: Option<UnixTime>,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
+        // One statement: the old hash moves to previous_secret_hash as the new one
+        // takes its place (SET expressions read the row as it was).
+        let sql = "UPDATE clients SET \
+                previous_secret_hash = CASE WHEN $1 IS NULL THEN NULL ELSE secret_hash END, \
+                previous_secret_expires_at = $1, secret_hash = $2, updated_at = $3 \
+             WHERE client_id = $4";
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            let updated = sqlx::query("UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3")
+            let updated = sqlx::query(sql)
+                .bind(previous_valid_until)
                 .bind(hash.to_stored())
                 .bind(now)
                 .bind(id.as_str())

@@ -65,7 +65,22 @@ pub enum ClientCommand {
     /// Delete a client.
     Delete(ClientRef),
     /// Give a client a new secret and print it (shown this once).
-    RotateSecret(ClientRef),
+    RotateSecret(RotateSecret),
+}
+
+/// `gatehouse client rotate-secret`
+#[derive(Debug, Args)]
+pub struct RotateSecret {
+    /// The client id (may start with `-`).
+    #[arg(allow_hyphen_values = true)]
+    pub id: String,
+    /// Keep the old secret valid this many more seconds, so that a fleet can roll
+    /// over to the new one without downtime. Without it the old secret stops at once.
+    #[arg(long, value_name = "SECONDS")]
+    pub grace: Option<i64>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
 }
 
 /// A client named on the command line.

@@ -196,15 +196,32 @@ impl TokenService {
         }
     }
 
+    /// Checks `secret` against the client's secret, then against its previous one
+    /// while that is inside its grace period.
     async fn verify_secret(&self, client: &Client, secret: &ClientSecret) -> Result<bool, OAuthError> {
-        if !client.secret_hash.is_slow() {
-            return Ok(client.secret_hash.verify(secret));
+        if self.verify_against(client, &client.secret_hash, secret).await? {
+            return Ok(true);
         }
-        let key = VerifiedSecrets::key(client.id.as_str(), &client.secret_hash, secret);
+        match client.previous_secret_at(self.clock.now()) {
+            Some(previous) => self.verify_against(client, previous, secret).await,
+            None => Ok(false),
+        }
+    }
+
+    async fn verify_against(
+        &self,
+        client: &Client,
+        hash: &SecretHash,
+        secret: &ClientSecret,
+    ) -> Result<bool, OAuthError> {
+        if !hash.is_slow() {
+            return Ok(hash.verify(secret));
+        }
+        let key = VerifiedSecrets::key(client.id.as_str(), hash, secret);
         if self.verified.contains(&key) {
             return Ok(true);
         }
-        let ok = verify_slow(&client.secret_hash, secret).await?;
+        let ok = verify_slow(hash, secret).await?;
         if ok {
             self.verified.insert(key);
         }

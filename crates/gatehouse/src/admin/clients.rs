@@ -10,10 +10,14 @@ use gatehouse_store::SqlStore;
 use serde_json::{json, Value};
 
 use super::{print, random_hex, read_stdin_secret, AdminError};
-use crate::cli::{ClientCommand, ClientRef, CreateClient};
+use crate::cli::{ClientCommand, ClientRef, CreateClient, RotateSecret};
 
 /// Longest lifetime a client may be given: ten years.
 const MAX_TTL: i64 = 10 * 365 * 24 * 3600;
+
+/// Longest grace period of a replaced secret: 30 days. A roll-over that takes longer
+/// is a second secret in all but name.
+const MAX_GRACE: i64 = 30 * 24 * 3600;
 
 pub(super) async fn run(store: &SqlStore, command: ClientCommand) -> Result<(), AdminError> {
     match command {
@@ -49,17 +53,36 @@ pub(super) async fn run(store: &SqlStore, command: ClientCommand) -> Result<(), 
             print(&json!({ "deleted": id }), json);
             Ok(())
         }
-        ClientCommand::RotateSecret(ClientRef { id, json }) => {
+        ClientCommand::RotateSecret(RotateSecret { id, grace, json }) => {
             let client_id = parse_id(&id)?;
+            let now = SystemClock.now();
+            let previous_valid_until = match grace {
+                None | Some(0) => None,
+                Some(seconds) if (1..=MAX_GRACE).contains(&seconds) => Some(now + seconds),
+                Some(_) => {
+                    return Err(AdminError::usage(format!(
+                        "--grace must be from 0 to {MAX_GRACE} seconds"
+                    )))
+                }
+            };
             let secret = ClientSecret::generate(&SystemRandom);
             if !store
-                .replace_secret(&client_id, &SecretHash::sha256(&secret), SystemClock.now())
+                .replace_secret(
+                    &client_id,
+                    &SecretHash::sha256(&secret),
+                    previous_valid_until,
+                    now,
+                )
                 .await?
             {
                 return Err(not_found(&id));
             }
             print(
-                &json!({ "client_id": id, "client_secret": secret.expose() }),
+                &json!({
+                    "client_id": id,
+                    "client_secret": secret.expose(),
+                    "previous_secret_expires_at": previous_valid_until,
+                }),
                 json,
             );
             Ok(())
@@ -120,6 +143,7 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
         id,
         name: args.name,
         secret_hash,
+        previous_secret: None,
         scope,
         grant_types,
         audience: args.audience,
@@ -155,5 +179,6 @@ fn client_json(client: &Client) -> Value {
         "token_format": client.token_format.as_str(),
         "can_introspect": client.can_introspect,
         "created_at": client.created_at,
+        "previous_secret_expires_at": client.previous_secret.as_ref().map(|p| p.expires_at),
     })
 }

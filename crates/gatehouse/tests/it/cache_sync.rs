@@ -84,6 +84,66 @@ backend_tests! {
             .assert_basic_challenge();
     }
 
+    /// `rotate-secret --grace`: both secrets work until the grace period ends,
+    /// then only the new one; `show` reports the end of the grace period; a
+    /// rotation without `--grace` ends it at once.
+    async fn rotation_with_grace_keeps_the_old_secret_for_a_while(backend) {
+        let db = TestDb::new(backend).await;
+        let client = db.create_client("fleet", &[]).await;
+        let imported = db.import_client("imported", "an-imported-secret-0123", &[]).await;
+        let server = db.start(&[]).await;
+        server.access_token(&client).await;
+        server.access_token(&imported).await;
+
+        let grace = 3;
+        let rotated = server
+            .cli_json(&["client", "rotate-secret", &client.id, "--grace", &grace.to_string()])
+            .await;
+        let rotated_at = std::time::Instant::now();
+        let renewed = TestClient {
+            secret: json_str(&rotated, "client_secret"),
+            ..client.clone()
+        };
+        let expires_at = rotated["previous_secret_expires_at"].as_i64().expect("previous_secret_expires_at");
+        assert!((expires_at - unix_now() - grace).abs() <= 1, "{rotated}");
+        let shown = db.cli_json(&["client", "show", &client.id]).await;
+        assert_eq!(shown["previous_secret_expires_at"], expires_at, "{shown}");
+        assert!(!shown.to_string().contains(&client.secret), "show prints a secret: {shown}");
+        let mut conn = db.connect().await;
+        assert_eq!(
+            conn.scalar("SELECT COUNT(*) FROM clients WHERE previous_secret_hash IS NOT NULL", None).await,
+            1
+        );
+
+        // Both work inside the grace period (the new one once the change arrives).
+        until_token(&server, &renewed, "the new secret works").await;
+        assert!(rotated_at.elapsed().as_secs() < grace as u64, "too slow to check the grace period");
+        server.access_token(&client).await;
+        // Then the old one is refused, not before the grace period is over.
+        until_refused(&server, &client.basic(), "the old secret is refused after the grace period").await;
+        assert!(unix_now() >= expires_at, "refused before the grace period ended");
+        server.access_token(&renewed).await;
+
+        // An imported (Argon2id) secret rolls over the same way, and a second
+        // rotation without --grace ends the first one's grace period at once.
+        let rotated = server
+            .cli_json(&["client", "rotate-secret", &imported.id, "--grace", "600"])
+            .await;
+        let second = TestClient {
+            secret: json_str(&rotated, "client_secret"),
+            ..imported.clone()
+        };
+        until_token(&server, &second, "the imported client's new secret works").await;
+        server.access_token(&imported).await;
+        let rotated = server.cli_json(&["client", "rotate-secret", &imported.id]).await;
+        assert!(rotated["previous_secret_expires_at"].is_null(), "{rotated}");
+        until_refused(&server, &imported.basic(), "the first secret stops at once").await;
+        until_refused(&server, &second.basic(), "the second one too").await;
+
+        let out = db.cli(&["client", "rotate-secret", &client.id, "--grace", "-5"]).await;
+        assert_eq!(out.code(), Some(2), "{out:#?}");
+    }
+
     /// The same for an imported secret, which a server may remember after a
     /// successful (Argon2) verification: rotation must forget it.
     async fn rotated_imported_secret_is_forgotten(backend) {

@@ -21,6 +21,7 @@ fn client(id: &str, hash: SecretHash) -> Client {
         id: ClientId::parse(id).unwrap(),
         name: id.into(),
         secret_hash: hash,
+        previous_secret: None,
         scope: Scope::parse("read write").unwrap(),
         grant_types: GrantTypes::parse("client_credentials").unwrap(),
         audience: None,
@@ -306,4 +307,42 @@ async fn basic_failures_say_so_for_www_authenticate() {
     };
     let err = f.service.authenticate(&auth).await.unwrap_err();
     assert!(matches!(err, OAuthError::InvalidClient { basic: true, .. }));
+}
+
+#[tokio::test]
+async fn a_rotated_secret_works_until_its_grace_period_ends() {
+    let mut c = client("svc", SecretHash::sha256(&secret("new-secret-new-secret")));
+    c.previous_secret = Some(crate::PreviousSecret {
+        hash: SecretHash::sha256(&secret("old-secret-old-secret")),
+        expires_at: NOW + 60,
+    });
+    let f = fixture(vec![c]);
+    let with = |s: &str| ClientAuth::Post {
+        client_id: "svc".into(),
+        secret: secret(s),
+    };
+    assert!(f
+        .service
+        .authenticate(&with("new-secret-new-secret"))
+        .await
+        .is_ok());
+    assert!(f
+        .service
+        .authenticate(&with("old-secret-old-secret"))
+        .await
+        .is_ok());
+    assert!(f.service.authenticate(&with("another")).await.is_err());
+    f.clock.advance(60);
+    let err = f
+        .service
+        .authenticate(&with("old-secret-old-secret"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_client");
+    assert!(!err.is_unknown_client());
+    assert!(f
+        .service
+        .authenticate(&with("new-secret-new-secret"))
+        .await
+        .is_ok());
 }
