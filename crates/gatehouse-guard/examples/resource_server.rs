@@ -70,8 +70,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let guard = guard.build()?;
 
     let app = Router::new()
-        .route("/api/v3/cities", get(cities).route_layer(RequireScope::new("read")))
-        .route("/api/v3/orders", get(orders).route_layer(RequireScope::new("orders")))
+        .route(
+            "/api/v3/cities",
+            get(cities).route_layer(RequireScope::new("read")),
+        )
+        .route(
+            "/api/v3/orders",
+            get(orders).route_layer(RequireScope::new("orders")),
+        )
         .layer(guard.layer());
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, issuer = %args.issuer, "listening");

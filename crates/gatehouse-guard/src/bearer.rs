@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn reads_the_bearer_token() {
-        assert_eq!(bearer_token(&parts("/", &[b"Bearer abc.def-_~+/=="])), Ok("abc.def-_~+/=="));
+        assert_eq!(
+            bearer_token(&parts("/", &[b"Bearer abc.def-_~+/=="])),
+            Ok("abc.def-_~+/==")
+        );
         assert_eq!(bearer_token(&parts("/", &[b"bearer  abc"])), Ok("abc"));
         assert_eq!(bearer_token(&parts("/?q=1", &[b"BEARER abc"])), Ok("abc"));
     }
@@ -77,12 +80,22 @@ mod tests {
     #[test]
     fn no_credentials_or_another_scheme_is_the_bare_challenge() {
         assert_eq!(bearer_token(&parts("/", &[])), Err(Rejection::MissingToken));
-        assert_eq!(bearer_token(&parts("/", &[b"Basic YTpi"])), Err(Rejection::MissingToken));
+        assert_eq!(
+            bearer_token(&parts("/", &[b"Basic YTpi"])),
+            Err(Rejection::MissingToken)
+        );
     }
 
     #[test]
     fn malformed_requests_are_invalid_request() {
-        for header in [&b"Bearer"[..], b"Bearer ", b"Bearer a b", b"Bearer a\"b", b"Bearer =", b"Bearer \xff"] {
+        for header in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer a b",
+            b"Bearer a\"b",
+            b"Bearer =",
+            b"Bearer \xff",
+        ] {
             let rejection = bearer_token(&parts("/", &[header])).unwrap_err();
             assert!(matches!(rejection, Rejection::InvalidRequest(_)), "{header:?}");
         }
@@ -91,6 +104,9 @@ mod tests {
         let query = parts("/x?a=1&access_token=abc", &[b"Bearer abc"]);
         assert!(matches!(bearer_token(&query), Err(Rejection::InvalidRequest(_))));
         let query_only = parts("/x?access_token=abc", &[]);
-        assert!(matches!(bearer_token(&query_only), Err(Rejection::InvalidRequest(_))));
+        assert!(matches!(
+            bearer_token(&query_only),
+            Err(Rejection::InvalidRequest(_))
+        ));
     }
 }

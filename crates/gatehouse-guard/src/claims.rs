@@ -139,10 +139,12 @@ mod tests {
     #[test]
     fn audience_is_a_string_or_an_array() {
         let one: Claims =
-            serde_json::from_str(r#"{"sub":"s","client_id":"c","exp":1,"aud":"a","scope":"read  write"}"#).unwrap();
+            serde_json::from_str(r#"{"sub":"s","client_id":"c","exp":1,"aud":"a","scope":"read  write"}"#)
+                .unwrap();
         assert_eq!(one.aud, ["a"]);
         assert!(one.has_scope("read") && one.has_scope("write") && !one.has_scope("rea"));
-        let many: Claims = serde_json::from_str(r#"{"sub":"s","client_id":"c","exp":1,"aud":["a","b"]}"#).unwrap();
+        let many: Claims =
+            serde_json::from_str(r#"{"sub":"s","client_id":"c","exp":1,"aud":["a","b"]}"#).unwrap();
         assert_eq!(many.aud, ["a", "b"]);
         assert_eq!(many.scope, Scope::default());
     }

@@ -108,7 +108,12 @@ pub enum GuardBuildError {
 
 /// The algorithms a guard accepts by default: every one gatehouse signs with. HMAC is
 /// never allowed: a resource server holding a shared secret could mint tokens.
-const DEFAULT_ALGORITHMS: [Algorithm; 4] = [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256, Algorithm::PS256];
+const DEFAULT_ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+    Algorithm::RS256,
+    Algorithm::PS256,
+];
 
 impl GuardBuilder {
     fn new(issuer: String) -> Self {

@@ -72,7 +72,9 @@ impl Rejection {
                 ));
             }
             Self::InvalidRequest(_) | Self::InvalidToken(_) => {
-                challenge.push_str(&format!(", error=\"{code}\", error_description=\"{description}\""));
+                challenge.push_str(&format!(
+                    ", error=\"{code}\", error_description=\"{description}\""
+                ));
             }
         }
         let mut response = (
@@ -82,7 +84,10 @@ impl Rejection {
             .into_response();
         let headers = response.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN) {
+        if matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN
+        ) {
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 headers.insert(WWW_AUTHENTICATE, value);
             }
@@ -127,7 +132,10 @@ mod tests {
     fn rfc6750_challenges() {
         assert_eq!(
             challenge(Rejection::MissingToken),
-            (StatusCode::UNAUTHORIZED, r#"Bearer realm="orders \"api\"""#.into())
+            (
+                StatusCode::UNAUTHORIZED,
+                r#"Bearer realm="orders \"api\"""#.into()
+            )
         );
         let (status, header) = challenge(Rejection::InvalidToken("The access token has expired."));
         assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -142,6 +150,9 @@ mod tests {
         let (status, header) = challenge(Rejection::InvalidRequest("The Authorization header is repeated."));
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(header.contains(r#"error="invalid_request""#), "{header}");
-        assert_eq!(challenge(Rejection::Unavailable), (StatusCode::SERVICE_UNAVAILABLE, String::new()));
+        assert_eq!(
+            challenge(Rejection::Unavailable),
+            (StatusCode::SERVICE_UNAVAILABLE, String::new())
+        );
     }
 }

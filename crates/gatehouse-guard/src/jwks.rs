@@ -125,7 +125,10 @@ impl Jwks {
             let Ok(mut attempts) = jwks.attempts.try_lock() else {
                 return; // a fetch is under way
             };
-            if attempts.last.is_some_and(|at| at.elapsed() < jwks.refetch_interval) {
+            if attempts
+                .last
+                .is_some_and(|at| at.elapsed() < jwks.refetch_interval)
+            {
                 return;
             }
             jwks.fetch(&mut attempts).await;

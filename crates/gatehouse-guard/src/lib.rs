@@ -57,7 +57,7 @@ mod local;
 mod scope;
 
 pub use self::claims::{Claims, Scope};
-pub use self::config::{Guard, GuardBuilder, GuardBuildError};
+pub use self::config::{Guard, GuardBuildError, GuardBuilder};
 pub use self::error::Rejection;
 pub use self::layer::{GuardLayer, GuardService};
 pub use self::scope::{RequireScope, RequireScopeService};

@@ -68,16 +68,16 @@ impl LocalValidator {
             typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
         });
         if !typ_ok {
-            return Err(Rejection::InvalidToken("The token is not a JWT access token (typ)."));
+            return Err(Rejection::InvalidToken(
+                "The token is not a JWT access token (typ).",
+            ));
         }
-        let validation = self
-            .validations
-            .get(&header.alg)
-            .ok_or(Rejection::InvalidToken("The access token's algorithm is not accepted."))?;
-        let kid = header
-            .kid
-            .as_deref()
-            .ok_or(Rejection::InvalidToken("The access token names no signing key (kid)."))?;
+        let validation = self.validations.get(&header.alg).ok_or(Rejection::InvalidToken(
+            "The access token's algorithm is not accepted.",
+        ))?;
+        let kid = header.kid.as_deref().ok_or(Rejection::InvalidToken(
+            "The access token names no signing key (kid).",
+        ))?;
         let (lookup, keys_removed) = self.jwks.key(kid).await;
         if keys_removed {
             // A key was withdrawn: tokens it signed must not live on in the cache.
@@ -86,13 +86,17 @@ impl LocalValidator {
         let key = match lookup {
             KeyLookup::Found(key) => key,
             KeyLookup::Unknown => {
-                return Err(Rejection::InvalidToken("The access token is signed by an unknown key."))
+                return Err(Rejection::InvalidToken(
+                    "The access token is signed by an unknown key.",
+                ))
             }
             KeyLookup::Unavailable => return Err(Rejection::Unavailable),
         };
         // The key verifies only with the algorithm it was published for.
         if key.alg != header.alg {
-            return Err(Rejection::InvalidToken("The access token's algorithm does not match its key."));
+            return Err(Rejection::InvalidToken(
+                "The access token's algorithm does not match its key.",
+            ));
         }
         let claims = decode::<Claims>(token, &key.key, validation)
             .map_err(|e| {

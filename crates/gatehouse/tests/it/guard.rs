@@ -46,7 +46,10 @@ impl Api {
         let guard = guard.build().expect("guard");
         let app = Router::new()
             .route("/api/v3/cities", get(echo).route_layer(RequireScope::new("read")))
-            .route("/api/v3/orders", get(echo).route_layer(RequireScope::new("orders")))
+            .route(
+                "/api/v3/orders",
+                get(echo).route_layer(RequireScope::new("orders")),
+            )
             .route(
                 "/api/v3/both",
                 get(echo).route_layer(RequireScope::all(["read", "orders"])),
@@ -128,7 +131,8 @@ fn tamper_claims(token: &str, edit: impl FnOnce(&mut Value)) -> String {
         parts.next().expect("claims"),
         parts.next().expect("signature"),
     );
-    let mut claims: Value = serde_json::from_slice(&BASE64URL.decode(claims).expect("base64url")).expect("JSON");
+    let mut claims: Value =
+        serde_json::from_slice(&BASE64URL.decode(claims).expect("base64url")).expect("JSON");
     edit(&mut claims);
     let claims = BASE64URL.encode(claims.to_string());
     format!("{header}.{claims}.{signature}")
