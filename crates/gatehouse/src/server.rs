@@ -5,15 +5,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{header, HeaderValue};
 use gatehouse_core::service::Stores;
 use gatehouse_core::{Clock, IssuerConfig, Random, SystemClock, SystemRandom, TokenService};
 use gatehouse_store::{PoolOptions, SqlStore};
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::cache::{CachedClients, CLIENT_CACHE_CAPACITY};
 use crate::config::{ConfigError, Settings};
+use crate::http::protection::Protection;
 use crate::http::{self, AppState, Shared};
 use crate::keyring::{self, KeyringError, Keys};
+use crate::net::{tls, Listener};
 use crate::telemetry;
 
 /// Why the server could not start or keep running.
@@ -38,7 +42,7 @@ impl From<KeyringError> for ServeError {
 
 /// A server bound to its address, ready to run.
 pub struct Server {
-    listener: TcpListener,
+    listener: Listener,
     app: axum::Router,
     background: Vec<tokio::task::JoinHandle<()>>,
     store: Arc<SqlStore>,
@@ -47,6 +51,14 @@ pub struct Server {
 impl Server {
     /// Opens and migrates the database, loads keys, and binds the listener.
     pub async fn bind(settings: &Settings) -> Result<Self, ServeError> {
+        // Certificate files first: a bad one is a configuration error, found before
+        // anything is created.
+        let tls = match &settings.tls {
+            Some(files) => Some(tls::acceptor(files).map_err(|e| match e {
+                tls::TlsError::File { key, problem } => ConfigError::new(key, problem),
+            })?),
+            None => None,
+        };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let rng: Arc<dyn Random> = Arc::new(SystemRandom);
 
@@ -68,16 +80,17 @@ impl Server {
         )
         .await?;
 
-        let listener = TcpListener::bind(settings.listen)
+        let tcp = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| ServeError::Failed(format!("cannot listen on {} (listen): {e}", settings.listen)))?;
-        let addr = listener
+        let addr = tcp
             .local_addr()
             .map_err(|e| ServeError::Failed(format!("cannot read the bound address: {e}")))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let issuer = settings
             .issuer
             .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+            .unwrap_or_else(|| format!("{scheme}://{addr}"));
         let config = IssuerConfig {
             default_audience: settings
                 .default_audience
@@ -103,8 +116,9 @@ impl Server {
             metadata: http::discovery::metadata(&issuer),
             metrics: metrics.clone(),
             clock: clock.clone(),
+            protection: Protection::new(&settings.protection),
         });
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(crate::sync::follow_changes(
                 store.clone(),
                 clients,
@@ -123,14 +137,35 @@ impl Server {
                     metrics.run_upkeep();
                 }
             }),
+            tokio::spawn({
+                let state = state.clone();
+                async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                        state.protection.sweep();
+                    }
+                }
+            }),
         ];
+        let (acceptor, reloadable) = tls.unzip();
+        if let Some(cert) = reloadable {
+            background.push(tokio::spawn(tls::reload_on_sighup(cert)));
+        }
         for route in &settings.routes {
             tracing::info!(path = %route.path, endpoint = route.endpoint.as_str(), methods = %route.methods(), "route");
         }
-        tracing::info!(addr = %addr, issuer = %issuer, backend = ?store.backend(), "listening");
+        tracing::info!(addr = %addr, issuer = %issuer, backend = ?store.backend(), tls = acceptor.is_some(), "listening");
+        let mut app = http::router(state, &settings.routes, settings.limits.request_timeout);
+        if acceptor.is_some() {
+            // RFC 6797: browsers and well-behaved clients stick to HTTPS from then on.
+            app = app.layer(SetResponseHeaderLayer::overriding(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            ));
+        }
         Ok(Self {
-            listener,
-            app: http::router(state, &settings.routes),
+            listener: Listener::new(tcp, acceptor, settings.limits),
+            app,
             background,
             store,
         })
@@ -146,14 +181,12 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let served = axum::serve(self.listener, self.app.into_make_service())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        self.listener.serve(self.app, shutdown).await;
         for task in self.background {
             task.abort();
         }
         self.store.close().await;
-        served.map_err(|e| ServeError::Failed(format!("server error: {e}")))
+        Ok(())
     }
 }
 

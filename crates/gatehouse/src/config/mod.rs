@@ -11,6 +11,7 @@ pub mod routes;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use gatehouse_core::sealing::MasterKey;
@@ -18,6 +19,8 @@ use gatehouse_core::SigningAlg;
 use gatehouse_store::Backend;
 
 pub use self::routes::{Endpoint, Route};
+pub use crate::net::tls::TlsFiles;
+pub use crate::net::Limits;
 
 /// A setting that cannot be used: which key, and what is wrong with it. Never holds
 /// the value of a secret setting.
@@ -115,6 +118,55 @@ pub struct ConfigArgs {
     /// `text` (default) or `json` log lines.
     #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Connections open at once. Default 4096.
+    #[arg(long, global = true, env = "GATEHOUSE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<String>,
+    /// Seconds a request (its headers, its body, its handling) may take. Default 10.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_REQUEST_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub request_timeout: Option<String>,
+    /// Seconds a connection may stay silent before it is closed. Default 60.
+    #[arg(long, global = true, env = "GATEHOUSE_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<String>,
+    /// Token requests per second per client id (bursts of twice that); 0 turns it off.
+    /// Default 1000.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_RATE_LIMIT_PER_CLIENT",
+        value_name = "PER_SECOND"
+    )]
+    pub rate_limit_per_client: Option<String>,
+    /// Token requests per second per source address (bursts of twice that); 0 turns it
+    /// off. Default 1000.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_RATE_LIMIT_PER_ADDRESS",
+        value_name = "PER_SECOND"
+    )]
+    pub rate_limit_per_address: Option<String>,
+    /// Failed password logins of one username from one address before that pair is
+    /// locked out; 0 turns the password-guessing brake off. Default 10.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_LOGIN_LOCKOUT_THRESHOLD",
+        value_name = "N"
+    )]
+    pub login_lockout_threshold: Option<String>,
+    /// Seconds a lockout lasts. Default 900.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_LOGIN_LOCKOUT_DURATION",
+        value_name = "SECONDS"
+    )]
+    pub login_lockout_duration: Option<String>,
 }
 
 /// Keys the TOML file may hold (the contract's names).
@@ -132,6 +184,13 @@ const FILE_KEYS: &[&str] = &[
     "allow_insecure_http",
     "log_format",
     "cleanup_interval",
+    "max_connections",
+    "request_timeout",
+    "idle_timeout",
+    "rate_limit_per_client",
+    "rate_limit_per_address",
+    "login_lockout_threshold",
+    "login_lockout_duration",
     "routes",
 ];
 
@@ -190,7 +249,7 @@ pub struct Settings {
     /// Where the master key comes from.
     pub master_key: MasterKeySource,
     /// TLS certificate and key files.
-    pub tls: Option<(PathBuf, PathBuf)>,
+    pub tls: Option<TlsFiles>,
     /// Plain HTTP allowed on a non-loopback address.
     pub allow_insecure_http: bool,
     /// How logs are written.
@@ -199,6 +258,25 @@ pub struct Settings {
     pub cleanup_interval: i64,
     /// Extra paths for the standard endpoints (CONTRACT §7).
     pub routes: Vec<Route>,
+    /// Connection limits.
+    pub limits: Limits,
+    /// Abuse protection of the token endpoint.
+    pub protection: Protection,
+}
+
+/// Abuse protection of the token endpoint (issue 6): rate limits, and lockouts of
+/// password guessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    /// Token requests per second per client id; 0: no limit.
+    pub rate_per_client: u32,
+    /// Token requests per second per source address; 0: no limit.
+    pub rate_per_address: u32,
+    /// Failed logins of one username from one address before a lockout; 0: no
+    /// brake on password guessing.
+    pub lockout_threshold: u32,
+    /// How long a lockout lasts.
+    pub lockout_duration: Duration,
 }
 
 /// Longest token lifetime accepted: ten years.
@@ -288,12 +366,10 @@ impl Settings {
             (None, None) => None,
             (Some(_), None) => return Err(ConfigError::new("tls_key", "must be set together with tls_cert")),
             (None, Some(_)) => return Err(ConfigError::new("tls_cert", "must be set together with tls_key")),
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    "tls_cert",
-                    "TLS termination is not built in yet; serve behind a TLS proxy with allow_insecure_http",
-                ))
-            }
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            }),
         };
         let allow_insecure_http = match value(&args.allow_insecure_http, "allow_insecure_http")?.as_deref() {
             None | Some("false") => false,
@@ -318,6 +394,46 @@ impl Settings {
             60,
         )?;
 
+        let limits = Limits {
+            max_connections: count(
+                "max_connections",
+                value(&args.max_connections, "max_connections")?,
+                4096,
+                1..=1_000_000,
+            )? as usize,
+            request_timeout: seconds(
+                "request_timeout",
+                value(&args.request_timeout, "request_timeout")?,
+                10,
+            )?,
+            idle_timeout: seconds("idle_timeout", value(&args.idle_timeout, "idle_timeout")?, 60)?,
+        };
+        let protection = Protection {
+            rate_per_client: count(
+                "rate_limit_per_client",
+                value(&args.rate_limit_per_client, "rate_limit_per_client")?,
+                1000,
+                0..=1_000_000,
+            )?,
+            rate_per_address: count(
+                "rate_limit_per_address",
+                value(&args.rate_limit_per_address, "rate_limit_per_address")?,
+                1000,
+                0..=1_000_000,
+            )?,
+            lockout_threshold: count(
+                "login_lockout_threshold",
+                value(&args.login_lockout_threshold, "login_lockout_threshold")?,
+                10,
+                0..=1_000_000,
+            )?,
+            lockout_duration: seconds(
+                "login_lockout_duration",
+                value(&args.login_lockout_duration, "login_lockout_duration")?,
+                900,
+            )?,
+        };
+
         let routes = match file.get("routes") {
             Some(value) => routes::parse_routes(value, crate::http::STANDARD_PATHS)?,
             None => Vec::new(),
@@ -326,6 +442,8 @@ impl Settings {
         Ok(Self {
             cleanup_interval,
             routes,
+            limits,
+            protection,
             listen,
             database_url,
             backend,
@@ -383,6 +501,29 @@ fn ttl(key: &'static str, value: Option<String>, default: i64) -> Result<i64, Co
             format!("must be a whole number of seconds from 1 to {MAX_TTL}"),
         )),
     }
+}
+
+/// A whole number in `range`, or `default` when not given.
+fn count(
+    key: &'static str,
+    value: Option<String>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some(text) = value else { return Ok(default) };
+    match text.trim().parse::<u32>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            key,
+            format!("must be a whole number from {} to {}", range.start(), range.end()),
+        )),
+    }
+}
+
+/// A number of seconds from 1 to a day, or `default` when not given.
+fn seconds(key: &'static str, value: Option<String>, default: u64) -> Result<Duration, ConfigError> {
+    count(key, value, u32::try_from(default).unwrap_or(u32::MAX), 1..=86_400)
+        .map(|s| Duration::from_secs(s.into()))
 }
 
 fn check_url(key: &'static str, url: String) -> Result<String, ConfigError> {

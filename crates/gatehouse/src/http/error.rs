@@ -17,6 +17,10 @@ pub enum ApiError {
     NotFound,
     /// The path exists, the method does not.
     MethodNotAllowed,
+    /// The request took longer than `request_timeout`.
+    RequestTimeout,
+    /// Over a rate limit, or a login locked out: retry after this long.
+    TooManyRequests(std::time::Duration),
     /// `invalid_client` for a client id nobody has, with the status a route gives it
     /// (CONTRACT §7: seed 000 documents 404). The standard endpoints never answer it.
     UnknownClient(u16),
@@ -58,6 +62,16 @@ impl IntoResponse for ApiError {
                 "invalid_request",
                 "This endpoint does not accept this HTTP method.",
             ),
+            Self::TooManyRequests(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "Too many requests: retry after the number of seconds in Retry-After.",
+            ),
+            Self::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                "The request took too long to arrive or to answer.",
+            ),
             Self::UnknownClient(status) => (
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::UNAUTHORIZED),
                 "invalid_client",
@@ -73,6 +87,11 @@ impl IntoResponse for ApiError {
         // RFC 6749 §5.1/§5.2: token responses must not be cached; errors never should.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Self::TooManyRequests(wait) = &self {
+            // RFC 9110 §10.2.3: whole seconds, rounded up so that a retry is not early.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6749 §5.2 and RFC 9110 §15.5.2: a 401 names the scheme to use.
             headers.insert(

@@ -55,7 +55,7 @@ pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) ->
     };
     let client_id = client.as_ref().map(|c| c.id.to_string()).unwrap_or_default();
     let revoked = state.tokens.revoke(client.as_ref(), &token).await?;
-    tracing::info!(target: "gatehouse::audit", event = "token_revoked", client_id = %client_id, found = revoked);
+    tracing::info!(target: "gatehouse::audit", event = "token_revoked", client_id = %client_id, found = revoked, address = %super::token::Peer(request.peer));
     Ok(no_store(StatusCode::OK.into_response()))
 }
 

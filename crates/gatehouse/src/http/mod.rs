@@ -7,11 +7,16 @@ pub mod inspect;
 pub mod openapi;
 pub mod ops;
 pub mod params;
+pub mod protection;
 pub mod request_metrics;
 pub mod routes;
 pub mod token;
 
-use axum::middleware;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::{Clock, KeyRing, TokenService};
@@ -41,6 +46,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Rate limits and login lockouts.
+    pub protection: protection::Protection,
 }
 
 impl AppState {
@@ -86,7 +93,8 @@ pub const STANDARD_PATHS: &[&str] = &[
 ];
 
 /// Every route of the server: the standard endpoints, then the configured `routes`.
-pub fn router(state: AppState, routes: &[Route]) -> Router {
+/// A request that takes longer than `request_timeout` is answered 408.
+pub fn router(state: AppState, routes: &[Route], request_timeout: Duration) -> Router {
     let standard = Router::new()
         .route(TOKEN_PATH, post(token::token))
         .route(REVOKE_PATH, post(inspect::revoke))
@@ -105,9 +113,23 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
         })
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(request_timeout, limit_time))
         .layer(middleware::from_fn_with_state(
             request_metrics::RequestMetrics::default(),
             request_metrics::record,
         ))
         .with_state(state)
+}
+
+/// Answers 408 when a request (reading its body included) takes too long: a client
+/// trickling its body a byte at a time must not hold a task forever.
+async fn limit_time(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_response(),
+    }
 }

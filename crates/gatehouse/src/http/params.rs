@@ -3,10 +3,11 @@
 //! header, and the route's differences. Every rejection is an OAuth error: no request
 //! ever gets axum's plain-text rejection.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{header, HeaderValue, Method};
 use gatehouse_core::request::Params;
 use gatehouse_core::{OAuthError, TokenOptions};
@@ -46,6 +47,8 @@ pub struct OAuthRequest {
     pub authorization: Option<HeaderValue>,
     /// The route; `None` at a standard endpoint.
     pub route: Option<Arc<Route>>,
+    /// The address the request came from.
+    pub peer: Option<IpAddr>,
 }
 
 impl OAuthRequest {
@@ -74,6 +77,10 @@ impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let route = req.extensions().get::<Arc<Route>>().cloned();
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
         let mut authorization = req.headers().get_all(header::AUTHORIZATION).iter();
         let first = authorization.next().cloned();
         if authorization.next().is_some() {
@@ -115,6 +122,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
             params: Params::new(pairs)?,
             authorization: first,
             route,
+            peer,
         })
     }
 }
@@ -187,6 +195,14 @@ async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
 pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let malformed = || OAuthError::invalid_request("The form body is not valid UTF-8 form encoding.");
     let decode = |part: &[u8]| -> Result<String, OAuthError> {
+        // A `%` not followed by two hex digits is refused, not passed through as
+        // the WHATWG parser would: a client that sends one has an encoding bug.
+        let bad_escape = part.iter().enumerate().any(|(at, &b)| {
+            b == b'%' && !matches!(part.get(at + 1..at + 3), Some([h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit())
+        });
+        if bad_escape {
+            return Err(malformed());
+        }
         let spaced: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
         percent_decode(&spaced)
             .decode_utf8()
@@ -254,6 +270,10 @@ mod tests {
             ]
         );
         assert!(parse_form(b"a=%ff").is_err());
+        for bad in [&b"a=%zz"[..], b"a=%", b"a=%4", b"%g0=1", b"a=100%"] {
+            assert!(parse_form(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_form(b"a=%41%2b").unwrap(), vec![("a".into(), "A+".into())]);
         assert_eq!(
             parse_form(b"grant_type=client_credentials\r\n&client_id=a b\n&client_secret=%0A\n").unwrap(),
             vec![

@@ -4,7 +4,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_core::{TokenRequest, TokenResponse};
+use std::fmt;
+use std::net::IpAddr;
+
+use gatehouse_core::{GrantRequest, GrantType, OAuthError, TokenRequest, TokenResponse};
 
 use super::error::ApiError;
 use super::params::OAuthRequest;
@@ -27,6 +30,7 @@ use super::AppState;
         (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope", body = super::openapi::ErrorDoc),
         (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
         (status = 413, description = "Body over 16 KiB", body = super::openapi::ErrorDoc),
+        (status = 429, description = "Rate limited, or too many failed logins: wait Retry-After seconds", body = super::openapi::ErrorDoc),
         (status = 500, description = "server_error", body = super::openapi::ErrorDoc),
         (status = 503, description = "temporarily_unavailable: the database cannot be reached", body = super::openapi::ErrorDoc),
     ),
@@ -40,17 +44,68 @@ pub async fn token(
     let parsed = TokenRequest::parse(params, request.authorization(), &request.token_options())
         .map_err(|err| request.error(err))?;
     let client_id = parsed.client_auth.client_id().unwrap_or_default().to_owned();
+    let address = Peer(request.peer);
+    let grant = parsed
+        .grant
+        .as_ref()
+        .map_or("unsupported", |g| g.grant_type().as_str());
+    let refuse = |error: &str| {
+        tracing::info!(target: "gatehouse::audit", event = "token_refused", client_id = %client_id, grant, error, address = %address);
+    };
+    if let Err(wait) = state.protection.admit(
+        Some(&client_id).filter(|id| !id.is_empty()).map(String::as_str),
+        request.peer,
+    ) {
+        metrics::counter!("gatehouse_token_errors_total", "error" => "rate_limited").increment(1);
+        refuse("rate_limited");
+        return Err(ApiError::TooManyRequests(wait));
+    }
+    // Password guessing is refused before the password is checked.
+    let username = match &parsed.grant {
+        Ok(GrantRequest::Password { username, .. }) => Some(username.clone()),
+        _ => None,
+    };
+    if let Some(username) = &username {
+        if let Err(wait) = state.protection.login_allowed(username, request.peer) {
+            metrics::counter!("gatehouse_token_errors_total", "error" => "login_locked").increment(1);
+            refuse("login_locked");
+            return Err(ApiError::TooManyRequests(wait));
+        }
+    }
     match state.tokens.exchange(parsed).await {
         Ok(response) => {
-            metrics::counter!("gatehouse_tokens_issued_total", "grant" => response.grant_type.as_str())
-                .increment(1);
-            tracing::info!(target: "gatehouse::audit", event = "token_issued", client_id = %client_id, grant = response.grant_type.as_str(), scope = %response.scope);
+            if let Some(username) = &username {
+                state.protection.login_succeeded(username, request.peer);
+            }
+            let grant = response.grant_type;
+            metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str()).increment(1);
+            let event = if grant == GrantType::RefreshToken {
+                "token_refreshed"
+            } else {
+                "token_issued"
+            };
+            tracing::info!(target: "gatehouse::audit", event, client_id = %client_id, grant = grant.as_str(), scope = %response.scope, address = %address);
             Ok(TokenIssued(response))
         }
         Err(err) => {
+            if let (Some(username), OAuthError::InvalidGrant(_)) = (&username, &err) {
+                state.protection.login_failed(username, request.peer);
+            }
             metrics::counter!("gatehouse_token_errors_total", "error" => err.code()).increment(1);
-            tracing::info!(target: "gatehouse::audit", event = "token_refused", client_id = %client_id, error = err.code());
+            refuse(err.code());
             Err(request.error(err))
+        }
+    }
+}
+
+/// The source address of a request, for the audit log (empty when unknown).
+pub struct Peer(pub Option<IpAddr>);
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(address) => write!(f, "{address}"),
+            None => Ok(()),
         }
     }
 }

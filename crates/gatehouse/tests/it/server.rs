@@ -148,12 +148,17 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
     if !line.contains("listening") {
         return None;
     }
-    let rest = line.split("addr=").nth(1)?;
-    let value: String = rest
-        .trim_start_matches('"')
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ',')
-        .collect();
+    let value: String = if line.starts_with('{') {
+        // log_format = "json": {"message":"listening","addr":"127.0.0.1:PORT",...}
+        let event: Value = serde_json::from_str(line).ok()?;
+        event["addr"].as_str()?.to_string()
+    } else {
+        let rest = line.split("addr=").nth(1)?;
+        rest.trim_start_matches('"')
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ',')
+            .collect()
+    };
     let mut addr: SocketAddr = value.parse().ok()?;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
