@@ -56,6 +56,42 @@ mod layer;
 mod local;
 mod scope;
 
+/// Entry points for `cargo fuzz` (feature `fuzzing`); not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+
+    /// Parses an `Authorization` header value and a query string as the guard does.
+    pub fn bearer(authorization: &[u8], query: &str) {
+        let mut request = http::Request::builder().uri(format!("/x?{}", query.escape_default()));
+        if let Ok(value) = http::HeaderValue::from_bytes(authorization) {
+            request = request.header(http::header::AUTHORIZATION, value);
+        }
+        if let Ok(request) = request.body(()) {
+            let (parts, ()) = request.into_parts();
+            let _ = crate::bearer::bearer_token(&parts);
+        }
+    }
+
+    /// Runs a token through header parsing and full verification against a fixed
+    /// P-256 key, as the local validator does after the key lookup.
+    pub fn jwt(token: &str) {
+        let _ = decode_header(token);
+        let key = DecodingKey::from_ec_components(
+            "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        );
+        if let Ok(key) = key {
+            let mut validation = Validation::new(Algorithm::ES256);
+            validation.set_audience(&["https://api.example"]);
+            validation.set_issuer(&["https://issuer.example"]);
+            let _ = decode::<crate::Claims>(token, &key, &validation);
+        }
+        let _ = jsonwebtoken::dangerous::insecure_decode::<crate::Claims>(token);
+    }
+}
+
 pub use self::claims::{Claims, Scope};
 pub use self::config::{Guard, GuardBuildError, GuardBuilder};
 pub use self::error::Rejection;

@@ -117,6 +117,7 @@ impl Server {
             metrics: metrics.clone(),
             clock: clock.clone(),
             protection: Protection::new(&settings.protection),
+            body_timeout: settings.limits.request_timeout,
         });
         let mut background = vec![
             tokio::spawn(crate::sync::follow_changes(
@@ -155,7 +156,7 @@ impl Server {
             tracing::info!(path = %route.path, endpoint = route.endpoint.as_str(), methods = %route.methods(), "route");
         }
         tracing::info!(addr = %addr, issuer = %issuer, backend = ?store.backend(), tls = acceptor.is_some(), "listening");
-        let mut app = http::router(state, &settings.routes, settings.limits.request_timeout);
+        let mut app = http::router(state, &settings.routes);
         if acceptor.is_some() {
             // RFC 6797: browsers and well-behaved clients stick to HTTPS from then on.
             app = app.layer(SetResponseHeaderLayer::overriding(

@@ -121,7 +121,8 @@ pub struct ConfigArgs {
     /// Connections open at once. Default 4096.
     #[arg(long, global = true, env = "GATEHOUSE_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<String>,
-    /// Seconds a request (its headers, its body, its handling) may take. Default 10.
+    /// Seconds for the headers of a request, for its body, and for a TLS handshake.
+    /// Default 10.
     #[arg(
         long,
         global = true,

@@ -39,6 +39,9 @@ fn no_store(mut response: Response) -> Response {
         (status = 200, description = "Revoked, or unknown (RFC 7009 §2.2)"),
         (status = 400, description = "invalid_request, or unauthorized_client for another client's token", body = super::openapi::ErrorDoc),
         (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
+        (status = 408, description = "The request took longer than request_timeout", body = super::openapi::ErrorDoc),
+        (status = 413, description = "Body over 16 KiB", body = super::openapi::ErrorDoc),
+        (status = 500, description = "server_error", body = super::openapi::ErrorDoc),
         (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorDoc),
     ))]
 pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) -> Result<Response, ApiError> {
@@ -69,6 +72,9 @@ pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) ->
         (status = 200, description = "RFC 7662 §2.2 answer; inactive is exactly {\"active\": false}", body = Object),
         (status = 400, description = "invalid_request", body = super::openapi::ErrorDoc),
         (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
+        (status = 408, description = "The request took longer than request_timeout", body = super::openapi::ErrorDoc),
+        (status = 413, description = "Body over 16 KiB", body = super::openapi::ErrorDoc),
+        (status = 500, description = "server_error", body = super::openapi::ErrorDoc),
         (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorDoc),
     ))]
 pub async fn introspect(

@@ -12,11 +12,7 @@ pub mod request_metrics;
 pub mod routes;
 pub mod token;
 
-use std::time::Duration;
-
-use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::{Clock, KeyRing, TokenService};
@@ -48,6 +44,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// Rate limits and login lockouts.
     pub protection: protection::Protection,
+    /// How long a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -93,8 +91,7 @@ pub const STANDARD_PATHS: &[&str] = &[
 ];
 
 /// Every route of the server: the standard endpoints, then the configured `routes`.
-/// A request that takes longer than `request_timeout` is answered 408.
-pub fn router(state: AppState, routes: &[Route], request_timeout: Duration) -> Router {
+pub fn router(state: AppState, routes: &[Route]) -> Router {
     let standard = Router::new()
         .route(TOKEN_PATH, post(token::token))
         .route(REVOKE_PATH, post(inspect::revoke))
@@ -113,23 +110,9 @@ pub fn router(state: AppState, routes: &[Route], request_timeout: Duration) -> R
         })
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(request_timeout, limit_time))
         .layer(middleware::from_fn_with_state(
             request_metrics::RequestMetrics::default(),
             request_metrics::record,
         ))
         .with_state(state)
-}
-
-/// Answers 408 when a request (reading its body included) takes too long: a client
-/// trickling its body a byte at a time must not hold a task forever.
-async fn limit_time(
-    axum::extract::State(limit): axum::extract::State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::RequestTimeout.into_response(),
-    }
 }

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequest, Request};
@@ -15,6 +16,7 @@ use percent_encoding::percent_decode;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
 use super::error::ApiError;
+use super::AppState;
 use crate::config::Route;
 
 /// The largest body the OAuth endpoints read.
@@ -72,10 +74,10 @@ impl OAuthRequest {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
+impl FromRequest<AppState> for OAuthRequest {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let route = req.extensions().get::<Arc<Route>>().cloned();
         let peer = req
             .extensions()
@@ -102,7 +104,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
                         .trim()
                         .to_ascii_lowercase()
                 });
-            let body = read_body(req.into_body()).await?;
+            let body = read_body(req.into_body(), state.body_timeout).await?;
             match content_type.as_deref() {
                 Some("application/x-www-form-urlencoded") => parse_form(&body)?,
                 Some("application/json") => parse_json(&body)?,
@@ -172,8 +174,12 @@ fn query_params(req: &Request, route: Option<&Route>) -> Result<Vec<(String, Str
     }
 }
 
-async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
-    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+/// Reads the body, at most [`MAX_BODY_BYTES`], within `timeout` (a client trickling
+/// its body a byte at a time gets 408, not a task held forever; the rest of a
+/// request is bounded by the database's timeouts).
+async fn read_body(body: Body, timeout: Duration) -> Result<Vec<u8>, ApiError> {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES));
+    match read.await.map_err(|_| ApiError::RequestTimeout)? {
         Ok(bytes) => Ok(bytes.to_vec()),
         Err(err) => {
             let too_large =

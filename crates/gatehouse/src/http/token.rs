@@ -29,6 +29,7 @@ use super::AppState;
         (status = 200, description = "Token issued", body = super::openapi::TokenResponseDoc),
         (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope", body = super::openapi::ErrorDoc),
         (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
+        (status = 408, description = "The request took longer than request_timeout", body = super::openapi::ErrorDoc),
         (status = 413, description = "Body over 16 KiB", body = super::openapi::ErrorDoc),
         (status = 429, description = "Rate limited, or too many failed logins: wait Retry-After seconds", body = super::openapi::ErrorDoc),
         (status = 500, description = "server_error", body = super::openapi::ErrorDoc),

@@ -2,7 +2,8 @@
 //! that each connection gets the limits an exposed authorization server needs.
 //!
 //! - at most `max_connections` at once; beyond, new ones wait in the kernel's backlog;
-//! - request headers: at most 16 KiB and 64 fields (431 beyond), and, on HTTP/1.1,
+//! - request heads: at most 16 KiB and 100 header fields (431 beyond; hyper's field
+//!   limit, kept at its default so the fields stay on the stack), and, on HTTP/1.1,
 //!   they must arrive within `request_timeout` (hyper's header read timeout, which
 //!   also bounds how long a kept-alive connection may wait for its next request);
 //! - a connection with no byte in either direction for `idle_timeout` is closed
@@ -35,8 +36,6 @@ use self::idle::IdleTimeout;
 
 /// The largest request head accepted, in bytes (start line and headers).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// The most header fields a request may have.
-pub const MAX_HEADERS: usize = 64;
 
 /// How long open connections get to finish after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -135,8 +134,7 @@ impl Listener {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.request_timeout)
-            .max_buf_size(MAX_HEADER_BYTES)
-            .max_headers(MAX_HEADERS);
+            .max_buf_size(MAX_HEADER_BYTES);
         builder
             .http2()
             .timer(TokioTimer::new())

@@ -72,12 +72,16 @@ backend_tests! {
         let reply = server.client_credentials(&busy, &[]).await;
         assert_too_many(&reply, 1);
         server.access_token(&calm).await;
-        // Refused requests are audited, with the address and never a secret.
-        let log = server.logs();
-        assert!(
-            log.lines().any(|l| l.contains("token_refused") && l.contains("rate_limited") && l.contains("address=127.0.0.1")),
-            "{log}"
-        );
+        // Refused requests are audited, with the address (the log is written by a
+        // thread of its own: wait for the line).
+        eventually(PROPAGATION_DEADLINE, "the refusal is audited", || async {
+            let log = server.logs();
+            let audited = log
+                .lines()
+                .any(|l| l.contains("token_refused") && l.contains("rate_limited") && l.contains("address=127.0.0.1"));
+            if audited { Ok(()) } else { Err(log) }
+        })
+        .await;
         // The limit refills: one more after half a second (2 a second).
         tokio::time::sleep(Duration::from_millis(600)).await;
         server.client_credentials(&busy, &[]).await.access_token();
@@ -161,7 +165,7 @@ backend_tests! {
         for _ in 0..3 {
             guess(&there).await.assert_token_error(StatusCode::BAD_REQUEST, "invalid_grant");
         }
-        let log = server.logs();
+        let log = server.stop_with("TERM").await.logs;
         assert!(log.contains("login_locked"), "refusals are audited: {log}");
         assert!(!log.contains(&user.password) && !log.contains("wrong guess"), "a password in the log");
     }

@@ -279,7 +279,7 @@ backend_tests! {
         server.get("/healthz").await.assert_status(StatusCode::OK);
         server.access_token(&client).await;
         assert_eq!(db.connect().await.count("clients").await, 1);
-        let log = server.logs();
+        let log = server.stop_with("TERM").await.logs;
         assert!(!log.contains("panicked"), "{log}");
     }
 }

@@ -22,17 +22,10 @@ use tokio::sync::Barrier;
 use crate::helpers::*;
 use crate::jose;
 
-/// The value of the sample of `metric` with `label` in the server's
-/// `/metrics`; 0 when there is none yet (counters appear on first use).
+/// The value of `metric` with `label` in the server's `/metrics` (0 before
+/// its first use: counters appear then).
 async fn metric(server: &TestServer<'_>, metric: &str, label: &str) -> u64 {
-    let reply = server.get("/metrics").await;
-    reply.assert_status(StatusCode::OK);
-    reply
-        .body
-        .lines()
-        .filter(|line| line.starts_with(&format!("{metric}{{")) && line.contains(label))
-        .find_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .map_or(0, |value| value as u64)
+    server.metric(metric, &[label]).await as u64
 }
 
 /// How many tokens the server issued for `grant`.

@@ -138,18 +138,6 @@ fn tamper_claims(token: &str, edit: impl FnOnce(&mut Value)) -> String {
     format!("{header}.{claims}.{signature}")
 }
 
-/// A value of the server's Prometheus page: the sum of the series of `name`
-/// whose labels include every one of `labels`.
-async fn metric(server: &TestServer<'_>, name: &str, labels: &[&str]) -> f64 {
-    let page = server.get("/metrics").await;
-    page.assert_status(StatusCode::OK);
-    page.body
-        .lines()
-        .filter(|line| line.starts_with(name) && labels.iter().all(|l| line.contains(l)))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 backend_tests! {
     /// A valid token passes and its claims reach the handler; scopes are
     /// enforced per route; a user's token carries the username.
@@ -346,7 +334,7 @@ backend_tests! {
         api.get("/api/v3/cities", Some(&old)).await.assert_status(StatusCode::OK);
 
         // 40 tokens with unknown kids over about two refetch intervals.
-        let jwks_fetches = || metric(&server, "gatehouse_http_requests_total", &[r#"endpoint="/oauth/jwks""#]);
+        let jwks_fetches = || server.metric("gatehouse_http_requests_total", &[r#"endpoint="/oauth/jwks""#]);
         let before = jwks_fetches().await;
         let started = Instant::now();
         let bogus: Vec<_> = (0..40)

@@ -1,5 +1,5 @@
 //! Issue 6 point 2: request body at most 16 KiB (413), request heads at most
-//! 16 KiB and 64 header fields (431), request and idle timeouts (a slowloris
+//! 16 KiB and 100 header fields (431), request and idle timeouts (a slowloris
 //! client gets nowhere), and a cap on connections open at once.
 
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ async fn bodies_over_16_kib_are_413() {
     reply.access_token();
 }
 
-/// Request heads over 16 KiB, or with more than 64 fields: 431.
+/// Request heads over 16 KiB, or with more than 100 fields: 431.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_or_numerous_headers_are_431() {
     let db = TestDb::new(Backend::Sqlite).await;

@@ -387,6 +387,18 @@ impl TestServer<'_> {
         self.client_credentials(client, &[]).await.access_token()
     }
 
+    /// A value of the Prometheus page: the sum of the samples of `name` whose
+    /// labels include every one of `labels` (0 when there is none yet).
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let page = self.get("/metrics").await;
+        page.assert_status(StatusCode::OK);
+        page.body
+            .lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")) && labels.iter().all(|l| line.contains(l)))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// GET /oauth/jwks, asserted to be a JSON key set.
     pub async fn jwks(&self) -> Value {
         let reply = self.get("/oauth/jwks").await;
