@@ -52,3 +52,49 @@ impl ChangeFeed for SqlStore {
             .map_err(db_error)
     }
 }
+
+/// The channel that every committed change is announced on (PostgreSQL `NOTIFY`, from
+/// a trigger on `changes`: see migration 0005).
+const CHANGES_CHANNEL: &str = "gatehouse_changes";
+
+/// A PostgreSQL `LISTEN` on the change feed: wakes a follower as soon as a change
+/// commits, instead of at its next poll.
+pub struct ChangeListener(sqlx::postgres::PgListener);
+
+/// Why a [`ChangeListener`] woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A change was committed.
+    Notified,
+    /// The connection was lost and made again: notifications sent meanwhile are lost,
+    /// so the feed must be read.
+    Reconnected,
+}
+
+impl ChangeListener {
+    /// Waits for the next change (or reconnection).
+    pub async fn wait(&mut self) -> Result<Wake, StoreError> {
+        match self.0.try_recv().await {
+            Ok(Some(_)) => Ok(Wake::Notified),
+            Ok(None) => Ok(Wake::Reconnected),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+}
+
+impl SqlStore {
+    /// A listener on the change feed, for PostgreSQL; `None` for SQLite, whose
+    /// followers are in one process or poll.
+    pub async fn listen_for_changes(&self) -> Result<Option<ChangeListener>, StoreError> {
+        match &self.pool {
+            crate::connect::Pool::Sqlite(_) => Ok(None),
+            crate::connect::Pool::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+                    .await
+                    .map_err(db_error)?;
+                listener.listen(CHANGES_CHANNEL).await.map_err(db_error)?;
+                Ok(Some(ChangeListener(listener)))
+            }
+        }
+    }
+}

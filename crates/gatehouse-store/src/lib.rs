@@ -17,6 +17,7 @@ mod tokens;
 mod users;
 
 pub use connect::{Backend, PoolOptions, SqlStore};
+pub use feed::{ChangeListener, Wake};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of the store's backend.
 macro_rules! on_pool {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue};
 use gatehouse_core::service::Stores;
 use gatehouse_core::{Clock, IssuerConfig, Random, SystemClock, SystemRandom, TokenService};
-use gatehouse_store::{PoolOptions, SqlStore};
+use gatehouse_store::SqlStore;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -63,7 +63,7 @@ impl Server {
         let rng: Arc<dyn Random> = Arc::new(SystemRandom);
 
         let master = keyring::load_master_key(&settings.master_key, rng.as_ref())?;
-        let store = SqlStore::open(&settings.database_url, &PoolOptions::default())
+        let store = SqlStore::open(&settings.database_url, &settings.pool)
             .map_err(|e| ConfigError::new("database_url", e.to_string()))?;
         let store = Arc::new(store);
         store

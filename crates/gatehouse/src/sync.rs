@@ -1,19 +1,25 @@
 //! Following the change feed: admin changes (made by the CLI or another node) reach
-//! this server's caches within about a second, with no restart.
+//! this server's caches with no restart. On PostgreSQL a `LISTEN` wakes the follower
+//! the moment a change commits, and the feed is also read every few seconds, for
+//! notifications lost while the listening connection was down; on SQLite (one
+//! machine) the feed is read every second.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::store::{ChangeFeed, ChangeKind, TokenStore};
-use gatehouse_core::{ClientId, Clock};
-use gatehouse_store::SqlStore;
+use gatehouse_core::{ClientId, Clock, StoreError};
+use gatehouse_store::{Backend, ChangeListener, SqlStore, Wake};
 
 use crate::cache::CachedClients;
 use crate::keyring::Keys;
 
-/// How often the feed is read.
+/// How often the feed is read without notifications (SQLite).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
+/// How often the feed is read with notifications (PostgreSQL): the safety net, well
+/// inside the 5 seconds the contract allows a change to take.
+pub const SAFETY_NET_INTERVAL: Duration = Duration::from_millis(2500);
 /// How far back each read looks again: a PostgreSQL transaction can commit a change
 /// with a lower id after one with a higher id has been seen. Re-applying an
 /// invalidation is harmless.
@@ -41,10 +47,30 @@ pub async fn follow_changes(
     let mut history: VecDeque<(Instant, i64)> = VecDeque::new();
     let mut last_success = Instant::now();
     let mut last_prune = Instant::now();
-    let mut interval = tokio::time::interval(POLL_INTERVAL);
+    let mut listener = listen(&store).await;
+    let mut interval = tokio::time::interval(if listener.is_some() {
+        SAFETY_NET_INTERVAL
+    } else {
+        POLL_INTERVAL
+    });
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        interval.tick().await;
+        tokio::select! {
+            _ = interval.tick() => {
+                if listener.is_none() && store.backend() == Backend::Postgres {
+                    // Lost earlier (the database was down): listen again.
+                    listener = listen(&store).await;
+                }
+            }
+            wake = next_change(&mut listener) => match wake {
+                Ok(Wake::Notified) => metrics::counter!("gatehouse_change_notifications_total").increment(1),
+                Ok(Wake::Reconnected) => tracing::info!("change notifications resumed after a reconnect; reading the feed"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "change notifications lost; the feed is still read every few seconds");
+                    listener = None;
+                }
+            },
+        }
         while history.front().is_some_and(|(at, _)| at.elapsed() > LOOKBACK) {
             history.pop_front();
         }
@@ -91,6 +117,24 @@ pub async fn follow_changes(
                 tracing::warn!(error = %err, "cannot prune the change feed");
             }
         }
+    }
+}
+
+async fn listen(store: &SqlStore) -> Option<ChangeListener> {
+    match store.listen_for_changes().await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for change notifications yet");
+            None
+        }
+    }
+}
+
+/// The next wake-up of `listener`; never, without one.
+async fn next_change(listener: &mut Option<ChangeListener>) -> Result<Wake, StoreError> {
+    match listener {
+        Some(listener) => listener.wait().await,
+        None => std::future::pending().await,
     }
 }
 

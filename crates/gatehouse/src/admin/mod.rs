@@ -72,7 +72,7 @@ impl From<KeyringError> for AdminError {
 
 /// Opens and migrates the database the settings name.
 pub async fn open_store(settings: &Settings) -> Result<SqlStore, AdminError> {
-    let store = SqlStore::open(&settings.database_url, &Default::default())
+    let store = SqlStore::open(&settings.database_url, &settings.pool)
         .map_err(|e| AdminError::usage(format!("invalid configuration: database_url: {e}")))?;
     store.migrate().await?;
     Ok(store)

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::Args;
 use gatehouse_core::sealing::MasterKey;
 use gatehouse_core::SigningAlg;
-use gatehouse_store::Backend;
+use gatehouse_store::{Backend, PoolOptions};
 
 pub use self::routes::{Endpoint, Route};
 pub use crate::net::tls::TlsFiles;
@@ -160,6 +160,32 @@ pub struct ConfigArgs {
         value_name = "N"
     )]
     pub login_lockout_threshold: Option<String>,
+    /// Most database connections of this node. Default 8.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DATABASE_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
+    pub database_max_connections: Option<String>,
+    /// Seconds a query waits for a free connection before the database counts as
+    /// unavailable (503). Default 3.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DATABASE_ACQUIRE_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub database_acquire_timeout: Option<String>,
+    /// Seconds a statement may run (PostgreSQL statement_timeout; SQLite's busy
+    /// timeout). Default 5.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DATABASE_STATEMENT_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub database_statement_timeout: Option<String>,
     /// Seconds a lockout lasts. Default 900.
     #[arg(
         long,
@@ -192,6 +218,9 @@ const FILE_KEYS: &[&str] = &[
     "rate_limit_per_address",
     "login_lockout_threshold",
     "login_lockout_duration",
+    "database_max_connections",
+    "database_acquire_timeout",
+    "database_statement_timeout",
     "routes",
 ];
 
@@ -263,6 +292,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Abuse protection of the token endpoint.
     pub protection: Protection,
+    /// The database connection pool.
+    pub pool: PoolOptions,
 }
 
 /// Abuse protection of the token endpoint (issue 6): rate limits, and lockouts of
@@ -435,6 +466,25 @@ impl Settings {
             )?,
         };
 
+        let pool = PoolOptions {
+            max_connections: count(
+                "database_max_connections",
+                value(&args.database_max_connections, "database_max_connections")?,
+                8,
+                1..=1000,
+            )?,
+            acquire_timeout: seconds(
+                "database_acquire_timeout",
+                value(&args.database_acquire_timeout, "database_acquire_timeout")?,
+                3,
+            )?,
+            statement_timeout: seconds(
+                "database_statement_timeout",
+                value(&args.database_statement_timeout, "database_statement_timeout")?,
+                5,
+            )?,
+        };
+
         let routes = match file.get("routes") {
             Some(value) => routes::parse_routes(value, crate::http::STANDARD_PATHS)?,
             None => Vec::new(),
@@ -445,6 +495,7 @@ impl Settings {
             routes,
             limits,
             protection,
+            pool,
             listen,
             database_url,
             backend,

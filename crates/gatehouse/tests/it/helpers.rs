@@ -392,6 +392,21 @@ impl TestDb {
         }
     }
 
+    /// A fresh database on the PostgreSQL server at `admin_url` (a private one,
+    /// which goes away with its directory: nothing to drop).
+    pub async fn postgres_at(admin_url: &str) -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (pg, url) = PgDatabase::create(admin_url).await;
+        std::mem::forget(pg);
+        TestDb {
+            backend: Backend::Postgres,
+            url,
+            master_key: Some(random_master_key()),
+            pg: None,
+            dir,
+        }
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
