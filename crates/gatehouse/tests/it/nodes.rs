@@ -38,6 +38,23 @@ where
     }
 }
 
+/// Polls each node until a client_credentials request of `client` gets
+/// `status` there, 5 s at most.
+async fn every_node_answers(nodes: &[TestServer<'_>], client: &TestClient, status: StatusCode, what: &str) {
+    on_every_node(nodes, what, |i| {
+        let node = &nodes[i];
+        async move {
+            let reply = node.client_credentials(client, &[]).await;
+            if reply.status == status {
+                Ok(())
+            } else {
+                Err(format!("{} {}", reply.status, reply.body))
+            }
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_share_keys_and_follow_changes() {
     if Backend::Postgres.skipped() {
@@ -88,31 +105,15 @@ async fn nodes_share_keys_and_follow_changes() {
 
     // A new client works everywhere within 5 s; a deleted one stops everywhere.
     let late = db.create_client("late", &[]).await;
-    on_every_node(&nodes, "the new client gets tokens", |i| {
-        let (node, late) = (&nodes[i], &late);
-        async move {
-            let reply = node.client_credentials(late, &[]).await;
-            if reply.status == StatusCode::OK {
-                Ok(())
-            } else {
-                Err(reply.body)
-            }
-        }
-    })
-    .await;
+    every_node_answers(&nodes, &late, StatusCode::OK, "the new client gets tokens").await;
     db.cli_json(&["client", "delete", &late.id]).await;
     let started = Instant::now();
-    on_every_node(&nodes, "the deleted client is refused", |i| {
-        let (node, late) = (&nodes[i], &late);
-        async move {
-            let reply = node.client_credentials(late, &[]).await;
-            if reply.status == StatusCode::UNAUTHORIZED {
-                Ok(())
-            } else {
-                Err(reply.body)
-            }
-        }
-    })
+    every_node_answers(
+        &nodes,
+        &late,
+        StatusCode::UNAUTHORIZED,
+        "the deleted client is refused",
+    )
     .await;
     let deletion_took = started.elapsed();
 
@@ -150,17 +151,12 @@ async fn a_missed_notification_is_caught_by_the_safety_net() {
         .await;
     assert_eq!(killed, 3, "one listening connection per node");
     db.cli_json(&["client", "delete", &client.id]).await;
-    on_every_node(&nodes, "the deletion arrives without its notification", |i| {
-        let (node, client) = (&nodes[i], &client);
-        async move {
-            let reply = node.client_credentials(client, &[]).await;
-            if reply.status == StatusCode::UNAUTHORIZED {
-                Ok(())
-            } else {
-                Err(reply.body)
-            }
-        }
-    })
+    every_node_answers(
+        &nodes,
+        &client,
+        StatusCode::UNAUTHORIZED,
+        "the deletion arrives without its notification",
+    )
     .await;
     eventually(Duration::from_secs(10), "the nodes listen again", || async {
         let listening = db
