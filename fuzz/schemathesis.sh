@@ -3,6 +3,9 @@
 # a live gatehouse on loopback: every operation of /openapi.json, with generated valid
 # and invalid inputs, client_secret_basic credentials of a --can-introspect client,
 # bounded in time. Fails on any 5xx or any answer outside the documented schema.
+# positive_data_acceptance is left out: RFC 6749 makes the server refuse requests no
+# schema can rule out (Basic and body credentials at once, §2.3; a grant the client
+# may not use), and those refusals are right.
 #
 # Usage: fuzz/schemathesis.sh [MAX_EXAMPLES]   (default 500 per operation)
 # Needs python3 (installs schemathesis into a virtualenv under the temp directory,
@@ -27,7 +30,7 @@ DB="sqlite://$TMP/g.db"
 "$BIN" client create --name st --can-introspect --grant-types client_credentials,password,refresh_token \
     --json --database-url "$DB" >"$TMP/client.json"
 read -r ID SECRET < <(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["client_id"], c["client_secret"])' "$TMP/client.json")
-GATEHOUSE_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --database-url "$DB" \
+GATEHOUSE_LOG=warn,gatehouse::server=info "$BIN" serve --listen 127.0.0.1:0 --database-url "$DB" \
     --rate-limit-per-client 0 --rate-limit-per-address 0 --login-lockout-threshold 0 \
     >"$TMP/server.log" 2>&1 &
 PID=$!
@@ -40,7 +43,8 @@ done
 
 status=0
 timeout 1800 "$ST" run "http://$ADDR/openapi.json" \
-    --checks all --max-examples "$MAX_EXAMPLES" --auth "$ID:$SECRET" \
+    --checks all --exclude-checks positive_data_acceptance \
+    --max-examples "$MAX_EXAMPLES" --auth "$ID:$SECRET" \
     --request-timeout 5 --workers 2 || status=$?
 if grep -q 'panicked' "$TMP/server.log"; then
     echo "the server panicked:" >&2

@@ -5,12 +5,25 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-/// Parameters of a token request (form fields or JSON members, all strings).
+/// The grant types of the token endpoint.
+#[derive(ToSchema)]
+#[allow(dead_code, non_camel_case_types)]
+pub enum GrantTypeDoc {
+    /// RFC 6749 §4.4.
+    client_credentials,
+    /// RFC 6749 §4.3.
+    password,
+    /// RFC 6749 §6.
+    refresh_token,
+}
+
+/// Parameters of a token request (form fields or JSON members, all strings). An
+/// empty value counts as omitted (RFC 6749 §3.1): a required one may not be empty.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequestDoc {
     /// `client_credentials` (§4.4), `password` (§4.3) or `refresh_token` (§6).
-    grant_type: String,
+    grant_type: GrantTypeDoc,
     /// For `password`.
     username: Option<String>,
     /// For `password`.
@@ -30,6 +43,7 @@ pub struct TokenRequestDoc {
 #[allow(dead_code)]
 pub struct TokenParamDoc {
     /// The token.
+    #[schema(min_length = 1)]
     token: String,
     /// `access_token` or `refresh_token`; a hint only.
     token_type_hint: Option<String>,
@@ -93,7 +107,7 @@ impl Modify for ClientAuthSchemes {
         super::ops::metrics,
         openapi_json,
     ),
-    components(schemas(TokenRequestDoc, TokenParamDoc, TokenResponseDoc, ErrorDoc)),
+    components(schemas(GrantTypeDoc, TokenRequestDoc, TokenParamDoc, TokenResponseDoc, ErrorDoc)),
     modifiers(&ClientAuthSchemes),
 )]
 pub struct ApiDoc;
