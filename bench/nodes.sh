@@ -113,12 +113,15 @@ measure() {
         rps="$(field rps "$a")"; p50="$(field p50_ms "$a")"; p99="$(field p99_ms "$a")"; bad="$(field non2xx "$a")"
     else
         local half=$((CONNECTIONS / 2))
+        local other
         wrk_on "$script" 1 "$half" "$WARMUP" "${NODES[0]}" "$name-warm1" >/dev/null &
+        other=$!
         wrk_on "$script" 1 "$half" "$WARMUP" "${NODES[1]}" "$name-warm2" >/dev/null
-        wait
+        wait "$other"
         wrk_on "$script" 1 "$half" "$DURATION" "${NODES[0]}" "$name-a" >"$TMP/res-a" &
+        other=$!
         wrk_on "$script" 1 "$half" "$DURATION" "${NODES[1]}" "$name-b" >"$TMP/res-b"
-        wait
+        wait "$other"
         a="$(<"$TMP/res-a")"; b="$(<"$TMP/res-b")"
         rps="$(awk -v x="$(field rps "$a")" -v y="$(field rps "$b")" 'BEGIN { print x + y }')"
         p50="$(awk -v x="$(field p50_ms "$a")" -v y="$(field p50_ms "$b")" 'BEGIN { print (x > y ? x : y) }')"
