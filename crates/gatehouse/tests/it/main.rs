@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod helpers;
+mod api;
 mod http;
 mod jose;
 mod server;

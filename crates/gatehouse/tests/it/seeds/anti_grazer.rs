@@ -26,6 +26,9 @@ backend_tests! {
         let token = json_str(&body, "access_token");
         assert!(server.is_active(&resource_server, &token).await);
 
+        // Lines 30-37: GET /some-endpoint with "Authorization: Bearer ACCESS_TOKEN".
+        assert_api_accepts(&server, "/some-endpoint", &token).await;
+
         // Lines 39-41: "typically 1 hour but can be configured differently".
         let reply = server
             .post_raw(

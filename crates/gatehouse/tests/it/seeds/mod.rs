@@ -12,6 +12,7 @@ mod z_recommendation;
 
 use serde_json::Value;
 
+use crate::api::{guard_for, Api};
 use crate::helpers::*;
 use crate::jose;
 
@@ -49,4 +50,16 @@ pub async fn assert_documented_token(server: &TestServer<'_>, reply: &Reply) -> 
 /// substituting them into the documented template would.
 pub fn query(pairs: &[(&str, &str)]) -> String {
     form_body(pairs)
+}
+
+/// The seed's "Authorization: Bearer <access_token>" request to its API: a
+/// guarded API in front of `server` answers 200 to `token` at `path`.
+pub async fn assert_api_accepts(server: &TestServer<'_>, path: &str, token: &str) {
+    let api = Api::start(guard_for(server)).await;
+    let reply = api.get_with_header(path, &[&format!("Bearer {token}")]).await;
+    assert_eq!(
+        reply.status,
+        reqwest::StatusCode::OK,
+        "{path} with the token: {reply:?}"
+    );
 }

@@ -44,6 +44,9 @@ backend_tests! {
         assert_eq!(claims["sub"], id, "not connected to a customer: {claims}");
         secrets.extend([json_str(&body, "access_token"), machine_refresh.clone()]);
 
+        // Lines 51-57: the token in the Authorization header of every API call.
+        assert_api_accepts(&server, "/api/v3/cities", &json_str(&body, "access_token")).await;
+
         // Lines 29-31: a customer's password.
         let reply = login(&server, &[
                     ("client_id", id),

@@ -5,6 +5,7 @@
 use reqwest::StatusCode;
 
 use super::*;
+use crate::api::assert_refused;
 
 backend_tests! {
     /// Lines 38-52, 70-78 and 80-84 of the seed.
@@ -39,6 +40,23 @@ backend_tests! {
             .client_credentials(&client, &[("scope", "read admin")])
             .await;
         reply.assert_token_error(StatusCode::BAD_REQUEST, "invalid_scope");
+
+        // Lines 54-58 and 80-83 at the API: the token works; no token is 401; a
+        // token without the scope is 403; an expired token is 401.
+        let api = Api::start(guard_for(&server).leeway(std::time::Duration::ZERO)).await;
+        let read_token = json_str(&issued, "access_token");
+        api.get("/api/v3/cities", Some(&read_token)).await.assert_status(StatusCode::OK);
+        assert_refused(&api.get("/api/v3/cities", None).await, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert_refused(&api.get("/api/v3/orders", Some(&read_token)).await, StatusCode::FORBIDDEN, "insufficient_scope");
+        let brief = db.create_client("brief", &["--scope", "read", "--token-ttl", "1"]).await;
+        let short = server.access_token(&brief).await;
+        api.get("/api/v3/cities", Some(&short)).await.assert_status(StatusCode::OK);
+        let reply = eventually(std::time::Duration::from_secs(5), "the token expires", || async {
+            let reply = api.get("/api/v3/cities", Some(&short)).await;
+            if reply.status == StatusCode::OK { Err("still accepted".to_string()) } else { Ok(reply) }
+        })
+        .await;
+        assert_refused(&reply, StatusCode::UNAUTHORIZED, "invalid_token");
 
         // Line 84: "Invalid Client: Incorrect credentials".
         let body = format!(

@@ -26,6 +26,9 @@ backend_tests! {
         let lifetime = claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat");
         assert_eq!(lifetime, 60 * 60, "valid for 60 minutes: {claims}");
 
+        // Lines 49-55: "Authorization: Bearer your_generated_token".
+        assert_api_accepts(&server, "/api/v3/any", &json_str(&body, "access_token")).await;
+
         // Wrong credentials, and an unknown client: 401 invalid_client alike.
         for (id, secret) in [(client.id.as_str(), "WRONG"), ("no-such-client", client.secret.as_str())] {
             let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");

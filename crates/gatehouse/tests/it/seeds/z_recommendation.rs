@@ -35,6 +35,9 @@ backend_tests! {
             "a login of the client alone"
         );
 
+        // Lines 11-13: the token in the Authorization header of API requests.
+        assert_api_accepts(&server, "/api/v3/any", &json_str(&issued, "access_token")).await;
+
         // Lines 92-99: 404 for an unknown client.
         let unknown = json!({"client_id": "no-such-client", "client_secret": client.secret});
         let reply = server
