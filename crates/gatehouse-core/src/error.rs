@@ -131,6 +131,11 @@ pub enum StoreError {
     /// A uniqueness rule was broken (a client id that already exists, say).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database aborted a transaction to break a lock cycle or a serialization
+    /// conflict with another; running it again succeeds. Answered with 503 when the
+    /// store's own retries run out.
+    #[error("transaction aborted by contention: {0}")]
+    Contention(String),
     /// Anything else: a bug or corrupt data. Answered with 500.
     #[error("database error: {0}")]
     Other(String),
@@ -139,7 +144,7 @@ pub enum StoreError {
 impl From<StoreError> for OAuthError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) => Self::TemporarilyUnavailable,
+            StoreError::Unavailable(_) | StoreError::Contention(_) => Self::TemporarilyUnavailable,
             StoreError::Conflict(_) | StoreError::Other(_) => Self::ServerError,
         }
     }

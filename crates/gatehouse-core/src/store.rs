@@ -139,9 +139,11 @@ pub trait UserStore: Send + Sync {
 }
 
 /// Decides, inside the rotation's transaction, what to write for a live login; an
-/// error rolls the transaction back (the presented token stays usable).
+/// error rolls the transaction back (the presented token stays usable). It may be
+/// called again with the same login when the store runs the transaction again
+/// (PostgreSQL breaking a lock cycle), so it decides the same way each time.
 pub type RotationDecision =
-    Box<dyn FnOnce(&LoginState) -> Result<RotationWrites, OAuthError> + Send + 'static>;
+    Box<dyn Fn(&LoginState) -> Result<RotationWrites, OAuthError> + Send + Sync + 'static>;
 
 /// Refresh tokens, their families, opaque access tokens and revocations.
 #[async_trait]

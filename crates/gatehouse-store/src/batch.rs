@@ -11,7 +11,8 @@
 //!
 //! Exactly-once consumption holds within a batch (rotations run one after another on
 //! one connection, so a second use of a token sees the first) and across writers
-//! (PostgreSQL's row lock on the consumed token; SQLite has one writer).
+//! (PostgreSQL's row lock on the consumed token; SQLite has one writer). Batches take
+//! those row locks in token order, so writers and nodes do not deadlock each other.
 
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ use crate::tokens::{rotate_in_tx, Rotation};
 
 /// Most rotations in one transaction.
 const MAX_BATCH: usize = 256;
+/// How many times a batch runs when PostgreSQL aborts it for contention.
+const ATTEMPTS: u32 = 3;
 /// Rotations that may wait for a writer before callers wait to enqueue.
 const QUEUE_DEPTH: usize = 4096;
 
@@ -105,25 +108,44 @@ async fn next_batch(
 
 /// Runs a batch in one transaction on `$pool` and answers every caller after the
 /// commit (or with the commit's error).
+///
+/// The batch consumes its tokens in digest order, so two batches that share tokens
+/// (two writers, or two nodes, each given the same tokens at once) lock them in the
+/// same order and cannot wait on each other in a cycle; uses of one token keep their
+/// arrival order, as the sort is stable. Should PostgreSQL still abort the batch to
+/// break a cycle (through a family's row, say), nothing was written, and the batch
+/// runs again, [`ATTEMPTS`] times in all.
 macro_rules! run_batch {
     ($pool:expr, $batch:expr, $postgres:expr) => {{
-        let (jobs, replies): (Vec<RotationJob>, Vec<Reply>) = $batch.into_iter().unzip();
-        let done: Result<Vec<Result<Rotation, StoreError>>, StoreError> = async {
-            let mut tx = $pool.begin().await.map_err(db_error)?;
-            let mut outcomes = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                // A database error mid-batch fails the whole batch: nothing is half done,
-                // and every caller may retry with the token it holds.
-                outcomes.push(Ok(rotate_in_tx!(tx, job, $postgres)?));
+        let mut batch: Vec<(RotationJob, Reply)> = $batch;
+        batch.sort_by(|(a, _), (b, _)| a.presented.0.cmp(&b.presented.0));
+        let (jobs, replies): (Vec<RotationJob>, Vec<Reply>) = batch.into_iter().unzip();
+        let mut attempt = 1;
+        let done = loop {
+            let done: Result<Vec<Rotation>, StoreError> = async {
+                let mut tx = $pool.begin().await.map_err(db_error)?;
+                let mut outcomes = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    // A database error mid-batch fails the whole batch: nothing is half
+                    // done, and every caller may retry with the token it holds.
+                    outcomes.push(rotate_in_tx!(tx, job, $postgres)?);
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(outcomes)
             }
-            tx.commit().await.map_err(db_error)?;
-            Ok(outcomes)
-        }
-        .await;
+            .await;
+            match done {
+                Err(StoreError::Contention(err)) if attempt < ATTEMPTS => {
+                    tracing::info!(error = %err, rotations = jobs.len(), attempt, "a rotation batch lost to contention; running it again");
+                    attempt += 1;
+                }
+                done => break done,
+            }
+        };
         match done {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(err) => {

@@ -14,6 +14,12 @@ fn sqlite_unavailable(code: &str) -> bool {
     matches!(code, "5" | "6" | "261" | "262" | "517")
 }
 
+/// PostgreSQL's deadlock_detected and serialization_failure: the transaction lost
+/// to another and may simply run again.
+fn postgres_contention(code: &str) -> bool {
+    matches!(code, "40P01" | "40001")
+}
+
 fn is_unique_violation(code: &str) -> bool {
     matches!(code, "23505" | "2067" | "1555")
 }
@@ -32,6 +38,8 @@ pub(crate) fn db_error(err: sqlx::Error) -> StoreError {
             let code = db.code().unwrap_or_default();
             if is_unique_violation(&code) {
                 StoreError::Conflict(text)
+            } else if postgres_contention(&code) {
+                StoreError::Contention(text)
             } else if postgres_unavailable(&code) || sqlite_unavailable(&code) {
                 StoreError::Unavailable(text)
             } else {

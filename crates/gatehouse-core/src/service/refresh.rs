@@ -76,9 +76,9 @@ impl TokenService {
                         issued_at: now,
                         expires_at: now + refresh_ttl,
                     },
-                    opaque: opaque.map(|(digest, jti)| NewOpaqueToken {
-                        digest,
-                        jti,
+                    opaque: opaque.as_ref().map(|(digest, jti)| NewOpaqueToken {
+                        digest: *digest,
+                        jti: jti.clone(),
                         family_id: Some(login.family_id.clone()),
                         client_id: client.id.clone(),
                         subject: subject_of(login, &client),

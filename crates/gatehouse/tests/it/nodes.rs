@@ -55,6 +55,37 @@ async fn every_node_answers(nodes: &[TestServer<'_>], client: &TestClient, statu
     .await;
 }
 
+/// Sends every `(node, refresh token)` refresh of `client` at the same moment and
+/// returns the statuses in the same order.
+async fn refresh_all_at_once<'a>(
+    client: &TestClient,
+    refreshes: impl ExactSizeIterator<Item = (&'a TestServer<'a>, String)>,
+) -> Vec<StatusCode> {
+    let barrier = Arc::new(Barrier::new(refreshes.len()));
+    let tasks: Vec<_> = refreshes
+        .map(|(node, refresh_token)| {
+            let request = node
+                .http()
+                .post(node.url("/oauth/token"))
+                .header("authorization", basic_authorization(&client.id, &client.secret))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.as_str()),
+                ]);
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                request.send().await.expect("refresh").status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+    statuses
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_share_keys_and_follow_changes() {
     if Backend::Postgres.skipped() {
@@ -188,28 +219,8 @@ async fn rotation_and_revocation_hold_across_nodes() {
     for round in 0..3 {
         let login = nodes[round].login(&client, &user).await;
         let refresh_token = json_str(&login, "refresh_token");
-        let barrier = Arc::new(Barrier::new(24));
-        let tasks: Vec<_> = (0..24)
-            .map(|i| {
-                let request = nodes[i % 3]
-                    .http()
-                    .post(nodes[i % 3].url("/oauth/token"))
-                    .header("authorization", basic_authorization(&client.id, &client.secret))
-                    .form(&[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", refresh_token.as_str()),
-                    ]);
-                let barrier = barrier.clone();
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    request.send().await.expect("refresh").status()
-                })
-            })
-            .collect();
-        let mut statuses = Vec::new();
-        for task in tasks {
-            statuses.push(task.await.expect("task"));
-        }
+        let statuses =
+            refresh_all_at_once(&client, (0..24).map(|i| (&nodes[i % 3], refresh_token.clone()))).await;
         let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
         assert_eq!(wins, 1, "round {round}: {statuses:?}");
         assert!(
@@ -255,6 +266,49 @@ async fn rotation_and_revocation_hold_across_nodes() {
         node.refresh_grant(&client, &refresh, &[])
             .await
             .assert_token_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+}
+
+/// Rotation batches lock the tokens they consume. Two nodes each taking the same
+/// tokens in opposite orders must not deadlock (which PostgreSQL would break by
+/// failing a whole batch): every token is refreshed exactly once, the second use
+/// of each is refused as reuse, and nobody gets a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossing_rotation_batches_do_not_deadlock() {
+    if Backend::Postgres.skipped() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let (client, user) = db.refresh_app().await;
+    let (a, b) = tokio::join!(db.start(&[]), db.start(&[]));
+    const LOGINS: usize = 48;
+    for round in 0..3 {
+        let mut tokens = Vec::with_capacity(LOGINS);
+        for _ in 0..LOGINS {
+            tokens.push(json_str(&a.login(&client, &user).await, "refresh_token"));
+        }
+        // Node a gets the tokens in one order, node b in the other, interleaved.
+        let owners: Vec<usize> = (0..LOGINS).flat_map(|i| [i, LOGINS - 1 - i]).collect();
+        let nodes = [&a, &b];
+        let refreshes = owners
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| (nodes[n % 2], tokens[i].clone()));
+        let statuses = refresh_all_at_once(&client, refreshes).await;
+        for i in 0..LOGINS {
+            let mut mine: Vec<StatusCode> = owners
+                .iter()
+                .zip(&statuses)
+                .filter(|(owner, _)| **owner == i)
+                .map(|(_, status)| *status)
+                .collect();
+            mine.sort();
+            assert_eq!(
+                mine,
+                [StatusCode::OK, StatusCode::BAD_REQUEST],
+                "round {round}, login {i}: one rotation, one reuse"
+            );
+        }
     }
 }
 
