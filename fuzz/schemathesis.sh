@@ -7,7 +7,8 @@
 # schema can rule out (Basic and body credentials at once, §2.3; a grant the client
 # may not use), and those refusals are right.
 #
-# Usage: fuzz/schemathesis.sh [MAX_EXAMPLES]   (default 500 per operation)
+# Usage: fuzz/schemathesis.sh [MAX_EXAMPLES]   (default 500 per operation);
+# GATEHOUSE_CONFIG=examples/musement.toml covers that example's [[routes]] too.
 # Needs python3 (installs schemathesis into a virtualenv under the temp directory,
 # or uses $SCHEMATHESIS if set) and cargo.
 set -euo pipefail

@@ -14,7 +14,7 @@ pub mod token;
 
 use axum::middleware;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use gatehouse_core::{Clock, KeyRing, TokenService};
 use gatehouse_store::SqlStore;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -102,7 +102,10 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(openapi::openapi_json));
+        .route(
+            "/openapi.json",
+            get(openapi::openapi_json).layer(Extension(Arc::new(openapi::document(routes)))),
+        );
     routes
         .iter()
         .fold(standard, |router, route| {

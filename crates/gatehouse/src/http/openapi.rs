@@ -1,9 +1,15 @@
 //! The OpenAPI 3 description, generated from the handlers' annotations.
 
+use std::sync::Arc;
+
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Required, Schema};
 use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::config::{Endpoint, Route};
 
 /// The grant types of the token endpoint.
 #[derive(ToSchema)]
@@ -112,9 +118,99 @@ impl Modify for ClientAuthSchemes {
 )]
 pub struct ApiDoc;
 
-/// This document.
+/// The description of a server with `routes`: the standard endpoints, and each route
+/// as a copy of its endpoint's operation, with its differences said and, where it
+/// serves `GET`, the parameters in the query string.
+pub fn document(routes: &[Route]) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    for (index, route) in routes.iter().enumerate() {
+        let (standard, params) = match route.endpoint {
+            Endpoint::Token => (super::TOKEN_PATH, "TokenRequestDoc"),
+            Endpoint::Revoke => (super::REVOKE_PATH, "TokenParamDoc"),
+            Endpoint::Introspect => (super::INTROSPECT_PATH, "TokenParamDoc"),
+        };
+        let Some(post) = doc.paths.paths.get(standard).and_then(|item| item.post.clone()) else {
+            continue;
+        };
+        let mut operation = post;
+        operation.operation_id = Some(format!("route{}_{}", index + 1, route.endpoint.as_str()));
+        operation.summary = Some(format!(
+            "{standard}, served at {} for an existing API's clients",
+            route.path
+        ));
+        operation.description = Some(route_differences(route, standard));
+        let mut item = PathItem::default();
+        if route.get {
+            let mut get = operation.clone();
+            get.operation_id = Some(format!("route{}_{}_get", index + 1, route.endpoint.as_str()));
+            get.request_body = None;
+            get.parameters = Some(query_parameters(&doc, params, route));
+            item.get = Some(get);
+        }
+        if route.post {
+            item.post = Some(operation);
+        }
+        doc.paths.paths.insert(route.path.clone(), item);
+    }
+    doc
+}
+
+/// What a route does unlike its standard endpoint, in a sentence or two.
+fn route_differences(route: &Route, standard: &str) -> String {
+    let mut text = format!("As `POST {standard}`");
+    if route.get {
+        text.push_str(
+            "; `GET` takes the parameters from the query string (logged as a warning, without their values)",
+        );
+    }
+    if let Some(grant) = route.token.default_grant_type {
+        text.push_str(&format!(
+            "; a request without `grant_type` is a `{}` request",
+            grant.as_str()
+        ));
+    }
+    if route.token.refresh_on_client_credentials {
+        text.push_str(
+            "; `client_credentials` also issues a refresh token to clients with the `refresh_token` grant",
+        );
+    }
+    if let Some(status) = route.unknown_client_status {
+        text.push_str(&format!("; an unknown client is answered with status {status}"));
+    }
+    text.push('.');
+    text
+}
+
+/// The members of the `schema` component as query parameters.
+fn query_parameters(
+    doc: &utoipa::openapi::OpenApi,
+    schema: &str,
+    route: &Route,
+) -> Vec<utoipa::openapi::path::Parameter> {
+    let Some(utoipa::openapi::RefOr::T(Schema::Object(object))) =
+        doc.components.as_ref().and_then(|c| c.schemas.get(schema))
+    else {
+        return Vec::new();
+    };
+    object
+        .properties
+        .iter()
+        .map(|(name, property)| {
+            let required = object.required.contains(name)
+                && !(name == "grant_type" && route.token.default_grant_type.is_some());
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(if required { Required::True } else { Required::False })
+                .schema(Some(property.clone()))
+                .build()
+        })
+        .collect()
+}
+
+/// This document: the one [`document`] made for the server's routes.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI 3 description", body = Object)))]
-pub async fn openapi_json() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+pub async fn openapi_json(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
+    Json(doc.as_ref()).into_response()
 }

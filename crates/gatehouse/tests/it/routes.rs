@@ -229,3 +229,98 @@ backend_tests! {
         reply.refresh_token();
     }
 }
+
+/// /openapi.json describes every route beside the standard endpoints: the methods it
+/// serves, its parameters in the query where it serves GET, and its differences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_describes_the_routes() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = start_with(
+        &db,
+        &format!("{ROUTES}\n[[routes]]\npath = \"/auth\"\nendpoint = \"token\"\ndefault_grant_type = \"client_credentials\"\n"),
+    )
+    .await;
+    let doc = server.get("/openapi.json").await.json();
+    let paths = &doc["paths"];
+    for standard in ["/oauth/token", "/oauth/revoke", "/oauth/introspect"] {
+        assert!(paths[standard]["post"].is_object(), "{standard} is still there");
+    }
+
+    let login = &paths["/login"];
+    assert!(
+        login["post"]["requestBody"].is_object(),
+        "POST /login takes a body: {login}"
+    );
+    let get = &login["get"];
+    assert!(get["requestBody"].is_null(), "GET /login has no body: {get}");
+    let params: Vec<(&str, bool)> = get["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /login has parameters: {get}"))
+        .iter()
+        .map(|p| {
+            assert_eq!(p["in"], "query", "{p}");
+            (p["name"].as_str().unwrap_or_default(), p["required"] == true)
+        })
+        .collect();
+    for name in [
+        "grant_type",
+        "username",
+        "password",
+        "refresh_token",
+        "scope",
+        "client_id",
+        "client_secret",
+    ] {
+        assert!(
+            params.iter().any(|(n, _)| *n == name),
+            "GET /login lists {name}: {params:?}"
+        );
+    }
+    assert!(params.contains(&("grant_type", true)), "{params:?}");
+    assert!(
+        get["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("query string")),
+        "{get}"
+    );
+
+    let revocation = &paths["/connect/revocation"];
+    assert!(
+        revocation["get"].is_null() && revocation["post"].is_object(),
+        "{revocation}"
+    );
+    assert!(
+        revocation["post"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("404")),
+        "{revocation}"
+    );
+    let check = &paths["/check"];
+    assert!(check["post"].is_null() && check["get"].is_object(), "{check}");
+    assert!(
+        check["get"]["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "token")),
+        "{check}"
+    );
+
+    let auth = &paths["/auth"]["post"];
+    assert!(
+        auth["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("client_credentials")),
+        "{auth}"
+    );
+    // Operation ids stay unique (OpenAPI 3 requires it).
+    let mut ids: Vec<&str> = paths
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().expect("path item").values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operation ids are unique: {ids:?}");
+}
