@@ -45,7 +45,9 @@
 //! [`RetryPolicy`].
 //!
 //! **Rejected tokens.** When the API answers 401, the token is replaced once
-//! and the request retried once ([`BearerAuth`]). The replacement is keyed
+//! and the request retried once ([`BearerAuth`]; a streamed body cannot be
+//! sent again, so such a request gets the 401, and the next one the
+//! replacement). The replacement is keyed
 //! to the token that failed: fifty requests refused with one token cause one
 //! renewal, and a request refused with a token that was already replaced
 //! just gets the replacement.

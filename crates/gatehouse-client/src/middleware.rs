@@ -50,8 +50,9 @@ impl TokenProvider for Session {
 ///
 /// On a 401 it gets a replacement for the token that was refused (one
 /// renewal however many requests fail with that token at once) and sends
-/// the request once more, if the request can be cloned (a streaming body
-/// cannot); otherwise the 401 is the answer. A failed renewal is the
+/// the request once more, if the request can be cloned. A streaming body
+/// cannot be: then the 401 is the answer, and the caller's next request
+/// carries the replacement. A failed renewal is the
 /// answer as an error: it says why (`SessionEnded` means log in again).
 /// Errors of this middleware are [`reqwest_middleware::Error::Middleware`]
 /// holding an [`Error`]:
@@ -121,14 +122,19 @@ impl Middleware for BearerAuth {
         let response = next.clone().run(with_token(request, &token), extensions).await?;
         // RFC 6750 §3.1: 401 is an invalid (expired, revoked) token; a 403
         // (insufficient_scope) would not be helped by a new one.
-        let (StatusCode::UNAUTHORIZED, Some(retry)) = (response.status(), retry) else {
+        if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
-        };
+        }
         let renewed = self
             .provider
             .renew_rejected(&token)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
+        // A streamed body cannot be sent again: the caller gets the 401, and its next
+        // request the renewed token.
+        let Some(retry) = retry else {
+            return Ok(response);
+        };
         // Host and path only: a query string may hold anything.
         let (host, path) = (retry.url().host_str().unwrap_or_default(), retry.url().path());
         tracing::debug!(host, path, "401 from the API; retrying once with a renewed token");

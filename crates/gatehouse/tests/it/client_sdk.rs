@@ -118,13 +118,11 @@ impl Api {
             })),
         };
         let state = api.clone();
-        let app = Router::new().route(
-            "/api/v3/cities",
-            get(move |headers: HeaderMap| {
-                let api = state.clone();
-                async move { api.answer(&headers) }
-            }),
-        );
+        let handler = move |headers: HeaderMap| {
+            let api = state.clone();
+            async move { api.answer(&headers) }
+        };
+        let app = Router::new().route("/api/v3/cities", get(handler.clone()).post(handler));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/api/v3/cities", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -481,6 +479,33 @@ backend_tests! {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(api.seen().len(), 2, "one request, one retry, no more");
         assert_eq!(issued(&server, "client_credentials").await, 2);
+    }
+
+    /// A refused request whose body is a stream cannot be sent again: the
+    /// caller gets the 401, the token is still replaced, and the next request
+    /// carries the replacement with no further renewal.
+    async fn a_streamed_body_gets_the_401_and_the_next_request_a_new_token(backend) {
+        let db = TestDb::new(backend).await;
+        let client = db.create_client("svc", &[]).await;
+        let server = db.start(&[]).await;
+        let source = sdk_client(&server, &client, RetryPolicy::default()).token_source(TokenParams::new());
+        let (api, url) = Api::start(Refuse::FirstToken).await;
+        let api_client = authorized_client(http(), source.clone());
+
+        let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("city="), Ok("Milan")];
+        let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+        let response = api_client.post(&url).body(body).send().await.expect("a response");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(api.seen().len(), 1, "a stream is not sent twice");
+        assert_eq!(issued(&server, "client_credentials").await, 2, "the refused token was replaced");
+
+        let response = api_client.get(&url).send().await.expect("a response");
+        assert_eq!(response.status(), StatusCode::OK);
+        let seen = api.seen();
+        assert_eq!(seen.len(), 2, "the next request went through at once");
+        assert_ne!(seen[0], seen[1]);
+        assert_eq!(secret(&source.token().await.expect("cached")), seen[1]);
+        assert_eq!(issued(&server, "client_credentials").await, 2, "no other renewal");
     }
 
     /// Logout revokes the refresh token (RFC 7009) and with it the login's
