@@ -118,6 +118,7 @@ impl Server {
             clock: clock.clone(),
             protection: Protection::new(&settings.protection),
             body_timeout: settings.limits.request_timeout,
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
         let mut background = vec![
             tokio::spawn(crate::sync::follow_changes(

@@ -138,6 +138,16 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub database_statement_timeout: Option<String>,
+    /// Reverse proxies and load balancers whose X-Forwarded-For names the client, for
+    /// rate limits, login lockouts and the audit log: addresses and CIDR ranges,
+    /// comma-separated. Default none: every address is the connection's own.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_TRUSTED_PROXIES",
+        value_name = "ADDRESSES"
+    )]
+    pub trusted_proxies: Option<String>,
     /// Seconds a lockout lasts. Default 900.
     #[arg(
         long,

@@ -20,6 +20,7 @@ use gatehouse_store::{Backend, PoolOptions};
 
 pub use self::args::ConfigArgs;
 pub use self::routes::{Endpoint, Route};
+pub use crate::http::client_address::TrustedProxies;
 pub use crate::net::tls::TlsFiles;
 pub use crate::net::Limits;
 
@@ -79,6 +80,7 @@ const FILE_KEYS: &[&str] = &[
     "database_max_connections",
     "database_acquire_timeout",
     "database_statement_timeout",
+    "trusted_proxies",
     "routes",
 ];
 
@@ -152,6 +154,8 @@ pub struct Settings {
     pub protection: Protection,
     /// The database connection pool.
     pub pool: PoolOptions,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Abuse protection of the token endpoint (issue 6): rate limits, and lockouts of
@@ -343,6 +347,27 @@ impl Settings {
             )?,
         };
 
+        // The file may list the proxies as an array, or as one string like the flag.
+        let trusted_proxies = match (&args.trusted_proxies, file.get("trusted_proxies")) {
+            (Some(given), _) => Some(given.clone()),
+            (None, Some(toml::Value::Array(entries))) => Some(
+                entries
+                    .iter()
+                    .map(|entry| match entry {
+                        toml::Value::String(entry) => Ok(entry.as_str()),
+                        _ => Err(ConfigError::new(
+                            "trusted_proxies",
+                            "must list addresses as strings",
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+            ),
+            (None, _) => value(&None, "trusted_proxies")?,
+        };
+        let trusted_proxies = TrustedProxies::parse(trusted_proxies.as_deref().unwrap_or_default())
+            .map_err(|problem| ConfigError::new("trusted_proxies", problem))?;
+
         let routes = match file.get("routes") {
             Some(value) => routes::parse_routes(value, crate::http::STANDARD_PATHS)?,
             None => Vec::new(),
@@ -350,6 +375,7 @@ impl Settings {
 
         Ok(Self {
             cleanup_interval,
+            trusted_proxies,
             routes,
             limits,
             protection,
@@ -519,6 +545,13 @@ mod tests {
                 },
                 "master_key",
             ),
+            (
+                ConfigArgs {
+                    trusted_proxies: Some("10.0.0.0/8,lb.internal".into()),
+                    ..Default::default()
+                },
+                "trusted_proxies",
+            ),
         ];
         for (args, key) in cases {
             let err = Settings::load(&args).unwrap_err();
@@ -548,6 +581,29 @@ mod tests {
             ..Default::default()
         };
         assert!(Settings::load(&args).unwrap().allow_insecure_http);
+    }
+
+    #[test]
+    fn trusted_proxies_as_a_list_or_a_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.toml");
+        let load = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            Settings::load(&ConfigArgs {
+                config: Some(file.clone()),
+                ..Default::default()
+            })
+        };
+        let expected = TrustedProxies::parse("10.0.0.0/8,192.0.2.7").unwrap();
+        let listed = load("trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\n").unwrap();
+        assert_eq!(listed.trusted_proxies, expected);
+        let one_string = load("trusted_proxies = \"10.0.0.0/8 192.0.2.7\"\n").unwrap();
+        assert_eq!(one_string.trusted_proxies, expected);
+        assert_eq!(
+            load("trusted_proxies = [1]\n").unwrap_err().key,
+            "trusted_proxies"
+        );
+        assert!(load("").unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, shared state, and the middleware every request passes.
 //! Handlers parse, call the core, and map the result; they decide nothing.
 
+pub mod client_address;
 pub mod discovery;
 pub mod error;
 pub mod inspect;
@@ -46,6 +47,8 @@ pub struct Shared {
     pub protection: protection::Protection,
     /// How long a request body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: client_address::TrustedProxies,
 }
 
 impl AppState {

@@ -49,7 +49,8 @@ pub struct OAuthRequest {
     pub authorization: Option<HeaderValue>,
     /// The route; `None` at a standard endpoint.
     pub route: Option<Arc<Route>>,
-    /// The address the request came from.
+    /// The address the request came from: the connection's, or the client's as a
+    /// trusted proxy forwarded it.
     pub peer: Option<IpAddr>,
 }
 
@@ -82,7 +83,7 @@ impl FromRequest<AppState> for OAuthRequest {
         let peer = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+            .map(|ConnectInfo(addr)| state.trusted_proxies.client(addr.ip(), req.headers()));
         let mut authorization = req.headers().get_all(header::AUTHORIZATION).iter();
         let first = authorization.next().cloned();
         if authorization.next().is_some() {

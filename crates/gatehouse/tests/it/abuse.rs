@@ -170,3 +170,65 @@ backend_tests! {
         assert!(!log.contains(&user.password) && !log.contains("wrong guess"), "a password in the log");
     }
 }
+
+/// Behind a trusted proxy (`trusted_proxies`), the client is the address the
+/// proxy puts in `X-Forwarded-For`: each gets its own rate limit, and the
+/// audit log names it. From any other address the header is ignored, so a
+/// client cannot shed its limit by claiming to be someone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_proxies_forward_the_client_address() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let client = db.create_client("svc", &[]).await;
+    let server = db
+        .start(&[
+            "--trusted-proxies",
+            "127.0.0.1, 10.0.0.0/8",
+            "--rate-limit-per-client",
+            "0",
+            "--rate-limit-per-address",
+            "1",
+        ])
+        .await;
+    let request = |http: &reqwest::Client, forwarded: &str| {
+        http.post(server.url("/oauth/token"))
+            .header("authorization", basic_authorization(&client.id, &client.secret))
+            .header("x-forwarded-for", forwarded)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let proxy = client_from(Ipv4Addr::new(127, 0, 0, 1));
+    // A burst of two for the first client (the left entry is the client's own
+    // claim and is not believed; 10.0.0.7 is a trusted hop).
+    for forwarded in ["203.0.113.1", "198.51.100.99, 203.0.113.1, 10.0.0.7"] {
+        Reply::from(request(&proxy, forwarded).await).await.access_token();
+    }
+    assert_too_many(&Reply::from(request(&proxy, "203.0.113.1").await).await, 1);
+    // Another client behind the same proxy has a limit of its own.
+    Reply::from(request(&proxy, "203.0.113.2").await)
+        .await
+        .access_token();
+
+    // Not a trusted proxy: its own address, whatever it forwards.
+    let direct = client_from(Ipv4Addr::new(127, 0, 0, 2));
+    for forwarded in ["203.0.113.3", "203.0.113.4"] {
+        Reply::from(request(&direct, forwarded).await)
+            .await
+            .access_token();
+    }
+    assert_too_many(&Reply::from(request(&direct, "203.0.113.5").await).await, 1);
+
+    let log = server.stop_with("TERM").await.logs;
+    let refused: Vec<&str> = log.lines().filter(|l| l.contains("token_refused")).collect();
+    assert!(
+        refused.iter().any(|l| l.contains("address=203.0.113.1")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|l| l.contains("address=127.0.0.2")),
+        "{refused:?}"
+    );
+    assert!(
+        !log.contains("203.0.113.5") && !log.contains("198.51.100.99"),
+        "claims are not believed: {log}"
+    );
+}
