@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use tokio::sync::Barrier;
 
 use crate::helpers::*;
 use crate::jose;
@@ -55,35 +54,13 @@ async fn every_node_answers(nodes: &[TestServer<'_>], client: &TestClient, statu
     .await;
 }
 
-/// Sends every `(node, refresh token)` refresh of `client` at the same moment and
-/// returns the statuses in the same order.
-async fn refresh_all_at_once<'a>(
+/// The statuses of `refreshes`, sent all at once.
+async fn refresh_all_at_once<'s, 'd: 's>(
     client: &TestClient,
-    refreshes: impl ExactSizeIterator<Item = (&'a TestServer<'a>, String)>,
+    refreshes: impl IntoIterator<Item = (&'s TestServer<'d>, String)>,
 ) -> Vec<StatusCode> {
-    let barrier = Arc::new(Barrier::new(refreshes.len()));
-    let tasks: Vec<_> = refreshes
-        .map(|(node, refresh_token)| {
-            let request = node
-                .http()
-                .post(node.url("/oauth/token"))
-                .header("authorization", basic_authorization(&client.id, &client.secret))
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", refresh_token.as_str()),
-                ]);
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                request.send().await.expect("refresh").status()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        statuses.push(task.await.expect("task"));
-    }
-    statuses
+    let outcomes = refresh_race(client, refreshes).await;
+    outcomes.into_iter().map(|(status, _)| status).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,10 +3,9 @@
 //! CVE-2026-1035 was this race); refreshes of different logins never get in
 //! each other's way.
 
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use tokio::sync::Barrier;
 
 use crate::helpers::*;
 
@@ -15,38 +14,9 @@ const RACERS: usize = 24;
 /// One raced request's outcome: status and body.
 type Outcome = (StatusCode, String);
 
-/// Sends one refresh request per token in `tokens`, all released at once by a
-/// barrier from tasks of their own, and returns the outcomes in order.
+/// Sends one refresh request per token in `tokens` to `server`, all at once.
 async fn race(server: &TestServer<'_>, client: &TestClient, tokens: &[String]) -> Vec<Outcome> {
-    let barrier = Arc::new(Barrier::new(tokens.len()));
-    let url = server.url("/oauth/token");
-    let authorization = basic_authorization(&client.id, &client.secret);
-    let tasks: Vec<_> = tokens
-        .iter()
-        .map(|token| {
-            let request = server
-                .http()
-                .post(&url)
-                .header("authorization", &authorization)
-                .header("content-type", FORM)
-                .body(form_body(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", token),
-                ]));
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let response = request.send().await.expect("refresh request");
-                let status = response.status();
-                (status, response.text().await.expect("response body"))
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.expect("racing task"));
-    }
-    outcomes
+    refresh_race(client, tokens.iter().map(|token| (server, token.clone()))).await
 }
 
 /// The one `refresh_token` of a winning outcome.
@@ -121,4 +91,123 @@ backend_tests! {
         let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
         assert_eq!(distinct.len(), RACERS, "refresh tokens repeat");
     }
+}
+
+/// A connection of the test's own to the PostgreSQL database of `db`.
+async fn pg(db: &TestDb) -> sqlx::PgConnection {
+    match db.connect().await {
+        DbConn::Postgres(conn) => conn,
+        DbConn::Sqlite(_) => panic!("PostgreSQL only"),
+    }
+}
+
+/// Waits (5 s at most) until a session of `db` waits for a lock.
+async fn until_waiting(db: &TestDb, what: &str) {
+    let mut watcher = pg(db).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .expect("pg_stat_activity");
+        if waiting > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: nobody waits for a lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `sql` with `$1` bound to `token` on `conn`.
+async fn run(conn: &mut sqlx::PgConnection, sql: &str, token: &str) {
+    sqlx::query(sql)
+        .bind(token)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+const LOCK_ROW: &str =
+    "SELECT 1 FROM refresh_tokens WHERE token_hash = sha256(convert_to($1, 'UTF8')) FOR UPDATE";
+
+/// Should PostgreSQL break a lock cycle by aborting a rotation batch (here
+/// forced by another session that holds one of the batch's tokens and then
+/// asks for another), the batch, which wrote nothing, runs again: its callers
+/// get their 200s, not a 503 or a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_batch_that_loses_a_deadlock_runs_again() {
+    if Backend::Postgres.skipped() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let (client, user) = db.refresh_app().await;
+    // A pool of two: one rotation writer, so that queued rotations form one batch.
+    let server = db.start(&["--database-max-connections", "2"]).await;
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(json_str(&server.login(&client, &user).await, "refresh_token"));
+    }
+    let first = tokens.remove(0);
+    let lower: bool =
+        sqlx::query_scalar("SELECT sha256(convert_to($1, 'UTF8')) < sha256(convert_to($2, 'UTF8'))")
+            .bind(&tokens[0])
+            .bind(&tokens[1])
+            .fetch_one(&mut pg(&db).await)
+            .await
+            .expect("compare digests");
+    // A batch takes its tokens in digest order: `low`, then `high`.
+    let (low, high) = if lower {
+        (&tokens[0], &tokens[1])
+    } else {
+        (&tokens[1], &tokens[0])
+    };
+
+    // The writer is held up by a lock on the first token, while the other two queue.
+    let mut holder = pg(&db).await;
+    run(&mut holder, "BEGIN", "").await;
+    run(&mut holder, LOCK_ROW, &first).await;
+    // The rival holds `high`, and is slow to look for deadlocks.
+    let mut rival = pg(&db).await;
+    run(&mut rival, "BEGIN", "").await;
+    run(&mut rival, "SET LOCAL deadlock_timeout = '60s'", "").await;
+    run(&mut rival, LOCK_ROW, high).await;
+
+    let held_up = refresh_race(&client, [(&server, first.clone())]);
+    let steps = async {
+        until_waiting(&db, "the writer waits for the first token").await;
+        let batch = refresh_race(&client, [(&server, low.clone()), (&server, high.clone())]);
+        let choreography = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            run(&mut holder, "ROLLBACK", "").await;
+            // The batch holds `low` and waits for `high`; the rival asks for `low`: a
+            // cycle, which PostgreSQL breaks by aborting the batch (its check comes first).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            until_waiting(&db, "the batch waits for the high token").await;
+            let started = Instant::now();
+            let update = "UPDATE refresh_tokens SET expires_at = expires_at WHERE token_hash = sha256(convert_to($1, 'UTF8'))";
+            run(&mut rival, update, low).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the batch was the victim"
+            );
+            // The batch runs again and waits for the rival, which gives up.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            run(&mut rival, "ROLLBACK", "").await;
+        };
+        tokio::join!(batch, choreography).0
+    };
+    let (held_up, outcomes) = tokio::join!(held_up, steps);
+    assert_eq!(held_up[0].0, StatusCode::OK, "{}", held_up[0].1);
+    for (status, body) in &outcomes {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_ne!(&refresh_token_of(body), low);
+    }
+    let log = server.stop_with("TERM").await.logs;
+    assert!(log.contains("lost to contention; running it again"), "{log}");
+    assert!(
+        !log.contains(low.as_str()) && !log.contains(high.as_str()),
+        "no token in the log"
+    );
 }

@@ -466,3 +466,41 @@ pub struct Stopped {
     pub status: ExitStatus,
     pub logs: String,
 }
+
+/// Sends one refresh request of `client` per `(server, refresh token)`, all
+/// released at once by a barrier from tasks of their own, and returns status and
+/// body of each, in order.
+pub async fn refresh_race<'s, 'd: 's>(
+    client: &TestClient,
+    refreshes: impl IntoIterator<Item = (&'s TestServer<'d>, String)>,
+) -> Vec<(reqwest::StatusCode, String)> {
+    let refreshes: Vec<_> = refreshes.into_iter().collect();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(refreshes.len()));
+    let authorization = basic_authorization(&client.id, &client.secret);
+    let tasks: Vec<_> = refreshes
+        .into_iter()
+        .map(|(server, token)| {
+            let request = server
+                .http()
+                .post(server.url("/oauth/token"))
+                .header("authorization", &authorization)
+                .header("content-type", FORM)
+                .body(form_body(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ]));
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let response = request.send().await.expect("refresh request");
+                let status = response.status();
+                (status, response.text().await.expect("response body"))
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await.expect("racing task"));
+    }
+    outcomes
+}
