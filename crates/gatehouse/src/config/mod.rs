@@ -603,7 +603,7 @@ mod tests {
             load("trusted_proxies = [1]\n").unwrap_err().key,
             "trusted_proxies"
         );
-        assert!(load("").unwrap().trusted_proxies.is_empty());
+        assert_eq!(load("").unwrap().trusted_proxies, TrustedProxies::default());
     }
 
     #[test]

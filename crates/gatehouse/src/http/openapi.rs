@@ -125,9 +125,9 @@ pub fn document(routes: &[Route]) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     for (index, route) in routes.iter().enumerate() {
         let (standard, params) = match route.endpoint {
-            Endpoint::Token => (super::TOKEN_PATH, "TokenRequestDoc"),
-            Endpoint::Revoke => (super::REVOKE_PATH, "TokenParamDoc"),
-            Endpoint::Introspect => (super::INTROSPECT_PATH, "TokenParamDoc"),
+            Endpoint::Token => (super::TOKEN_PATH, TokenRequestDoc::name()),
+            Endpoint::Revoke => (super::REVOKE_PATH, TokenParamDoc::name()),
+            Endpoint::Introspect => (super::INTROSPECT_PATH, TokenParamDoc::name()),
         };
         let Some(post) = doc.paths.paths.get(standard).and_then(|item| item.post.clone()) else {
             continue;
@@ -144,7 +144,7 @@ pub fn document(routes: &[Route]) -> utoipa::openapi::OpenApi {
             let mut get = operation.clone();
             get.operation_id = Some(format!("route{}_{}_get", index + 1, route.endpoint.as_str()));
             get.request_body = None;
-            get.parameters = Some(query_parameters(&doc, params, route));
+            get.parameters = Some(query_parameters(&doc, &params, route));
             item.get = Some(get);
         }
         if route.post {

@@ -217,6 +217,17 @@ async fn bad_settings_stop_startup_with_one_line_and_status_2() {
             .env("GATEHOUSE_ACCESS_TOKEN_TTL", "-5"),
         BadSetting::new("env: HS256", valid_and(&[]), &["signing_alg"]).env("GATEHOUSE_SIGNING_ALG", "HS256"),
         BadSetting::new(
+            "env: a proxy by name",
+            valid_and(&[]),
+            &["trusted_proxies", "lb.internal"],
+        )
+        .env("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8, lb.internal"),
+        BadSetting::new(
+            "flag: a proxy range too wide",
+            valid_and(&["--trusted-proxies", "10.0.0.0/33"]),
+            &["trusted_proxies"],
+        ),
+        BadSetting::new(
             "flag: alg none",
             valid_and(&["--signing-alg", "none"]),
             &["signing_alg"],

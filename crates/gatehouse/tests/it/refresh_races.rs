@@ -120,13 +120,13 @@ async fn until_waiting(db: &TestDb, what: &str) {
     }
 }
 
-/// Runs `sql` with `$1` bound to `token` on `conn`.
-async fn run(conn: &mut sqlx::PgConnection, sql: &str, token: &str) {
-    sqlx::query(sql)
-        .bind(token)
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+/// Runs `sql`, with `$1` bound to `token` if given, on `conn`.
+async fn run(conn: &mut sqlx::PgConnection, sql: &str, token: Option<&str>) {
+    let query = match token {
+        Some(token) => sqlx::query(sql).bind(token),
+        None => sqlx::query(sql),
+    };
+    query.execute(conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 const LOCK_ROW: &str =
@@ -166,13 +166,13 @@ async fn a_rotation_batch_that_loses_a_deadlock_runs_again() {
 
     // The writer is held up by a lock on the first token, while the other two queue.
     let mut holder = pg(&db).await;
-    run(&mut holder, "BEGIN", "").await;
-    run(&mut holder, LOCK_ROW, &first).await;
+    run(&mut holder, "BEGIN", None).await;
+    run(&mut holder, LOCK_ROW, Some(&first)).await;
     // The rival holds `high`, and is slow to look for deadlocks.
     let mut rival = pg(&db).await;
-    run(&mut rival, "BEGIN", "").await;
-    run(&mut rival, "SET LOCAL deadlock_timeout = '60s'", "").await;
-    run(&mut rival, LOCK_ROW, high).await;
+    run(&mut rival, "BEGIN", None).await;
+    run(&mut rival, "SET LOCAL deadlock_timeout = '60s'", None).await;
+    run(&mut rival, LOCK_ROW, Some(high)).await;
 
     let held_up = refresh_race(&client, [(&server, first.clone())]);
     let steps = async {
@@ -180,21 +180,21 @@ async fn a_rotation_batch_that_loses_a_deadlock_runs_again() {
         let batch = refresh_race(&client, [(&server, low.clone()), (&server, high.clone())]);
         let choreography = async {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            run(&mut holder, "ROLLBACK", "").await;
+            run(&mut holder, "ROLLBACK", None).await;
             // The batch holds `low` and waits for `high`; the rival asks for `low`: a
             // cycle, which PostgreSQL breaks by aborting the batch (its check comes first).
             tokio::time::sleep(Duration::from_millis(300)).await;
             until_waiting(&db, "the batch waits for the high token").await;
             let started = Instant::now();
             let update = "UPDATE refresh_tokens SET expires_at = expires_at WHERE token_hash = sha256(convert_to($1, 'UTF8'))";
-            run(&mut rival, update, low).await;
+            run(&mut rival, update, Some(low)).await;
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "the batch was the victim"
             );
             // The batch runs again and waits for the rival, which gives up.
             tokio::time::sleep(Duration::from_millis(300)).await;
-            run(&mut rival, "ROLLBACK", "").await;
+            run(&mut rival, "ROLLBACK", None).await;
         };
         tokio::join!(batch, choreography).0
     };
