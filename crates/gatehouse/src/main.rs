@@ -35,8 +35,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(_) => {
                 let _log_guard = telemetry::init_logging(settings.log_format);
+                // Signals are caught before the server binds and says it listens.
+                let shutdown = shutdown_signal();
                 let served = match Server::bind(&settings).await {
-                    Ok(server) => server.run(shutdown_signal()).await,
+                    Ok(server) => server.run(shutdown).await,
                     Err(err) => Err(err),
                 };
                 match served {

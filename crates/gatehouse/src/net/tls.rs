@@ -122,16 +122,23 @@ fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(chain)
 }
 
-/// Reloads the certificate on every SIGHUP, for as long as the server runs.
-pub async fn reload_on_sighup(cert: Arc<ReloadableCert>) {
-    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: the TLS certificate will not be reloaded");
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        match cert.reload() {
-            Ok(()) => tracing::info!(cert = %cert.files.cert.display(), "TLS certificate reloaded"),
-            Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays in use"),
+/// Reloads the certificate on every SIGHUP, for as long as the server runs. SIGHUP is
+/// caught from this call on, not from the future's first poll: a SIGHUP sent as soon
+/// as the server says it is listening must not find the default action (exit).
+pub fn reload_on_sighup(cert: Arc<ReloadableCert>) -> impl std::future::Future<Output = ()> + Send {
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    async move {
+        let Ok(mut hangups) = hangups else {
+            tracing::warn!("cannot listen for SIGHUP: the TLS certificate will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match cert.reload() {
+                Ok(()) => tracing::info!(cert = %cert.files.cert.display(), "TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays in use")
+                }
+            }
         }
     }
 }

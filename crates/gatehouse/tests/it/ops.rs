@@ -127,6 +127,22 @@ async fn sigint_shuts_down_gracefully() {
     );
 }
 
+/// A signal sent the moment the server says it listens is already caught: the
+/// handlers are in place before the `listening` line, so the exit is the
+/// graceful one (status 0), never death by the signal's default action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_right_after_listening_is_graceful() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    for (round, signal) in ["TERM", "INT", "TERM", "INT", "TERM"].into_iter().enumerate() {
+        let stopped = db.start(&[]).await.stop_with(signal).await;
+        assert_eq!(
+            stopped.status.code(),
+            Some(0),
+            "round {round}, SIG{signal}: {stopped:?}"
+        );
+    }
+}
+
 /// Reads from `stream` until the end of an HTTP message head (a blank line).
 async fn read_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
