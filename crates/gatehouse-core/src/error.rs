@@ -62,6 +62,12 @@ pub enum OAuthError {
     /// the database cannot be reached.
     #[error("temporarily_unavailable")]
     TemporarilyUnavailable,
+
+    /// `temporarily_unavailable` again (RFC 6749 §4.1.2.1, "temporary overloading"),
+    /// for a request that needs a slow password hash when every slot for one is busy
+    /// (see [`crate::SlowHashGate`]). Answered with 503 and `Retry-After`.
+    #[error("temporarily_unavailable (overloaded)")]
+    Overloaded,
 }
 
 impl OAuthError {
@@ -100,7 +106,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::ServerError => "server_error",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TemporarilyUnavailable | Self::Overloaded => "temporarily_unavailable",
         }
     }
 
@@ -116,6 +122,9 @@ impl OAuthError {
             Self::ServerError => "The server encountered an unexpected condition.",
             Self::TemporarilyUnavailable => {
                 "The server cannot reach its database right now; try again shortly."
+            }
+            Self::Overloaded => {
+                "The server is busy checking other credentials; retry after the seconds in Retry-After."
             }
         }
     }

@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod clock;
+mod ecdsa;
 pub mod error;
 pub mod grant;
 pub mod jwt;
@@ -29,6 +30,7 @@ pub mod scope;
 pub mod sealing;
 pub mod secret;
 pub mod service;
+pub mod slow_hash;
 pub mod store;
 pub mod tokens;
 pub mod user;
@@ -43,3 +45,4 @@ pub use request::{ClientAuth, TokenOptions, TokenRequest};
 pub use scope::Scope;
 pub use secret::{ClientSecret, SecretHash};
 pub use service::{IssuerConfig, TokenResponse, TokenService};
+pub use slow_hash::SlowHashGate;

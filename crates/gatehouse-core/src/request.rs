@@ -8,7 +8,11 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use percent_encoding::percent_decode_str;
 
-use crate::{ClientSecret, GrantRequest, GrantType, OAuthError};
+use crate::{ClientId, ClientSecret, GrantRequest, GrantType, OAuthError};
+
+/// The description of every client authentication failure, so that an unknown client
+/// and a wrong secret look the same from outside.
+pub(crate) const CLIENT_AUTH_FAILED: &str = "Client authentication failed.";
 
 /// Standard base64 that accepts the encoded credentials with or without padding.
 const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -65,7 +69,7 @@ impl ClientAuth {
             )),
             (Some(header), None, None) => Self::from_basic_header(header),
             (None, Some(client_id), Some(secret)) => Ok(Self::Post {
-                client_id,
+                client_id: checked_client_id(client_id, false)?,
                 secret: ClientSecret::new(secret),
             }),
             (None, None, Some(_)) => Err(OAuthError::invalid_request(
@@ -90,8 +94,24 @@ impl ClientAuth {
         let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
         let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
         Ok(Self::Basic {
-            client_id: form_decode(id).ok_or_else(malformed)?,
+            client_id: checked_client_id(form_decode(id).ok_or_else(malformed)?, true)?,
             secret: ClientSecret::new(form_decode(secret).ok_or_else(malformed)?),
+        })
+    }
+}
+
+/// A presented client id that no client can have (too long, control characters: see
+/// [`ClientId::parse`]) is refused here, as an unknown client, before anything logs,
+/// looks up or counts it: a 15 KB id must not cost 15 KB of log per request, nor a
+/// carriage return forge a log line.
+fn checked_client_id(client_id: String, basic: bool) -> Result<String, OAuthError> {
+    if ClientId::parse(&client_id).is_some() {
+        Ok(client_id)
+    } else {
+        Err(OAuthError::InvalidClient {
+            description: CLIENT_AUTH_FAILED.into(),
+            basic,
+            unknown_client: true,
         })
     }
 }

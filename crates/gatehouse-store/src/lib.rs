@@ -8,11 +8,13 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod client_ids;
 mod clients;
 mod connect;
 mod error;
 mod feed;
 mod keys;
+mod sqlite_file;
 mod tokens;
 mod users;
 

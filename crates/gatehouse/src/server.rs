@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use gatehouse_core::service::Stores;
-use gatehouse_core::{Clock, IssuerConfig, Random, SystemClock, SystemRandom, TokenService};
+use gatehouse_core::{Clock, IssuerConfig, Random, SlowHashGate, SystemClock, SystemRandom, TokenService};
 use gatehouse_store::SqlStore;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -102,12 +102,22 @@ impl Server {
         };
 
         let clients = Arc::new(CachedClients::new(store.clone(), CLIENT_CACHE_CAPACITY));
+        let known_clients = clients
+            .load_known_ids()
+            .await
+            .map_err(|e| ServeError::Failed(format!("cannot read the registered clients (database_url): {e}")))?;
+        tracing::debug!(clients = known_clients, "registered client ids loaded");
         let stores = Stores {
             clients: clients.clone(),
             users: store.clone(),
             tokens: store.clone(),
         };
-        let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng);
+        let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng).with_slow_hash_gate(
+            SlowHashGate::new(
+                settings.protection.password_hash_concurrency as usize,
+                gatehouse_core::slow_hash::DEFAULT_MAX_WAIT,
+            ),
+        );
         let metrics = telemetry::metrics_handle();
         let state = AppState::new(Shared {
             tokens,
@@ -166,7 +176,7 @@ impl Server {
             ));
         }
         Ok(Self {
-            listener: Listener::new(tcp, acceptor, settings.limits),
+            listener: Listener::new(tcp, acceptor, settings.limits, settings.trusted_proxies.clone()),
             app,
             background,
             store,

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 pub use self::inspect::Introspection;
 use crate::jwt::{sign_access_token, AccessTokenClaims, VerifiedTokens};
+use crate::request::CLIENT_AUTH_FAILED;
 use crate::secret::VerifiedSecrets;
 use crate::store::{ClientLookup, TokenStore, UserStore};
 use crate::tokens::{
@@ -21,7 +22,7 @@ use crate::tokens::{
 };
 use crate::{
     Client, ClientAuth, ClientId, ClientSecret, Clock, GrantRequest, GrantType, KeyRing, OAuthError, Random,
-    Scope, SecretHash, TokenFormat, TokenRequest, UnixTime,
+    Scope, SecretHash, SlowHashGate, TokenFormat, TokenRequest, UnixTime,
 };
 
 /// What the server puts in every token it issues.
@@ -46,7 +47,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
-    /// The granted scope.
+    /// The granted scope. Left out when empty: RFC 6749 §5.1 makes it optional, and
+    /// `"scope": ""` reads to some clients as a malformed answer.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// A refresh token, where one is issued.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,11 +94,12 @@ pub struct TokenService {
     /// Verified against when a username is unknown, so that an unknown user costs the
     /// same Argon2id time as a wrong password.
     dummy_password_hash: SecretHash,
+    /// Checked against when a client id is unknown, so that an unknown client costs
+    /// the same work as a wrong generated secret.
+    dummy_secret_hash: SecretHash,
+    /// The slots for slow (Argon2id) verifications of secrets and passwords.
+    slow_hashes: SlowHashGate,
 }
-
-/// The description of every client authentication failure, so that an unknown client
-/// and a wrong secret look the same from outside.
-const CLIENT_AUTH_FAILED: &str = "Client authentication failed.";
 
 /// An access token ready to hand out, and what must be stored for it first.
 struct PreparedAccess {
@@ -133,7 +137,15 @@ impl TokenService {
             verified: VerifiedSecrets::default(),
             verified_jwts: VerifiedTokens::default(),
             dummy_password_hash,
+            dummy_secret_hash: SecretHash::Sha256([0; 32]),
+            slow_hashes: SlowHashGate::default(),
         }
+    }
+
+    /// Verifies slow hashes in `gate`'s slots (default: [`SlowHashGate::default`]).
+    pub fn with_slow_hash_gate(mut self, gate: SlowHashGate) -> Self {
+        self.slow_hashes = gate;
+        self
     }
 
     /// The settings tokens are issued with.
@@ -144,6 +156,17 @@ impl TokenService {
     /// Serves a token request.
     pub async fn exchange(&self, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
         let client = self.authenticate(&request.client_auth).await?;
+        self.exchange_as(&client, request).await
+    }
+
+    /// Serves a token request for `client`, which the caller has authenticated with
+    /// [`TokenService::authenticate`] from the request's own credentials (so that it
+    /// can count the request against the client's quota in between).
+    pub async fn exchange_as(
+        &self,
+        client: &Client,
+        request: TokenRequest,
+    ) -> Result<TokenResponse, OAuthError> {
         let grant = request.grant?;
         if !client.grant_types.contains(grant.grant_type()) {
             return Err(OAuthError::UnauthorizedClient(
@@ -152,16 +175,16 @@ impl TokenService {
         }
         match grant {
             GrantRequest::ClientCredentials { scope } => {
-                self.client_credentials(&client, scope.as_ref(), request.refresh_on_client_credentials)
+                self.client_credentials(client, scope.as_ref(), request.refresh_on_client_credentials)
                     .await
             }
             GrantRequest::Password {
                 username,
                 password,
                 scope,
-            } => self.password(&client, &username, &password, scope.as_ref()).await,
+            } => self.password(client, &username, &password, scope.as_ref()).await,
             GrantRequest::RefreshToken { refresh_token, scope } => {
-                self.refresh(&client, &refresh_token, scope.as_ref()).await
+                self.refresh(client, &refresh_token, scope.as_ref()).await
             }
         }
     }
@@ -187,8 +210,16 @@ impl TokenService {
             basic,
             unknown_client: true,
         };
-        let id = ClientId::parse(client_id).ok_or_else(unknown)?;
-        let client = self.stores.clients.find_client(&id).await?.ok_or_else(unknown)?;
+        let client = match ClientId::parse(client_id) {
+            Some(id) => self.stores.clients.find_client(&id).await?,
+            None => None,
+        };
+        let Some(client) = client else {
+            // The work of a wrong generated secret, so that the time of the answer
+            // does not tell an unknown id from a known one.
+            std::hint::black_box(self.dummy_secret_hash.verify(secret));
+            return Err(unknown());
+        };
         if self.verify_secret(&client, secret).await? {
             Ok(client)
         } else {
@@ -221,7 +252,7 @@ impl TokenService {
         if self.verified.contains(&key) {
             return Ok(true);
         }
-        let ok = verify_slow(hash, secret).await?;
+        let ok = self.slow_hashes.verify(hash, secret).await?;
         if ok {
             self.verified.insert(key);
         }
@@ -240,7 +271,7 @@ impl TokenService {
         requested: Option<&Scope>,
         with_refresh: bool,
     ) -> Result<TokenResponse, OAuthError> {
-        let scope = Scope::grant(requested, &client.scope)?;
+        let scope = Scope::grant(requested, &client.scope, None)?;
         let now = self.clock.now();
         let family = if with_refresh {
             self.new_family(client, None, &scope, now)
@@ -384,15 +415,6 @@ impl TokenService {
     fn refresh_ttl(&self, client: &Client) -> i64 {
         client.refresh_token_ttl.unwrap_or(self.config.refresh_token_ttl)
     }
-}
-
-/// Verifies a slow (Argon2id) hash off the async workers: it takes tens of
-/// milliseconds of CPU.
-async fn verify_slow(hash: &SecretHash, secret: &ClientSecret) -> Result<bool, OAuthError> {
-    let (hash, presented) = (hash.clone(), secret.clone());
-    tokio::task::spawn_blocking(move || hash.verify(&presented))
-        .await
-        .map_err(|_| OAuthError::ServerError)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! RFC 6749 §4.3: the resource owner password credentials grant.
 
-use super::{verify_slow, Subject, TokenService};
+use super::{Subject, TokenService};
 use crate::grant::Credential;
 use crate::{Client, ClientSecret, GrantType, OAuthError, Scope, TokenResponse};
 
@@ -23,12 +23,12 @@ impl TokenService {
         let hash = user
             .as_ref()
             .map_or(&self.dummy_password_hash, |u| &u.password_hash);
-        let verified = verify_slow(hash, &presented).await?;
+        let verified = self.slow_hashes.verify(hash, &presented).await?;
         let user = match user {
             Some(user) if verified && !user.disabled => user,
             _ => return Err(OAuthError::InvalidGrant(LOGIN_FAILED.into())),
         };
-        let scope = Scope::grant(requested, &client.scope.intersection(&user.scope))?;
+        let scope = Scope::grant(requested, &client.scope, user.scope.as_ref())?;
         let now = self.clock.now();
 
         let family = self.new_family(client, Some(&user.id.0), &scope, now);

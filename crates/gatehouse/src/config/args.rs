@@ -40,7 +40,8 @@ pub struct ConfigArgs {
     #[arg(long, global = true, env = "GATEHOUSE_SIGNING_ALG", value_name = "ALG")]
     pub signing_alg: Option<String>,
     /// 32 bytes, base64: encrypts private keys at rest. Default: a key file beside a
-    /// SQLite database. Required for PostgreSQL.
+    /// SQLite database. Required for PostgreSQL (or master_key_file). Prefer
+    /// --master-key-file: a flag's value shows in the process list to every user.
     #[arg(
         long,
         global = true,
@@ -49,6 +50,10 @@ pub struct ConfigArgs {
         hide_env_values = true
     )]
     pub master_key: Option<String>,
+    /// File holding the master key in base64, readable by its owner only (chmod 600):
+    /// keeps the key off command lines. Not together with master_key.
+    #[arg(long, global = true, env = "GATEHOUSE_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<String>,
     /// PEM certificate chain; with tls_key, serve HTTPS.
     #[arg(long, global = true, env = "GATEHOUSE_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<String>,
@@ -73,6 +78,15 @@ pub struct ConfigArgs {
     /// Connections open at once. Default 4096.
     #[arg(long, global = true, env = "GATEHOUSE_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<String>,
+    /// Connections open at once from one address; beyond, a new one is closed at once.
+    /// Trusted proxies are exempt. 0 turns the cap off. Default 64.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_MAX_CONNECTIONS_PER_ADDRESS",
+        value_name = "N"
+    )]
+    pub max_connections_per_address: Option<String>,
     /// Seconds for the headers of a request, for its body, and for a TLS handshake.
     /// Default 10.
     #[arg(
@@ -82,7 +96,8 @@ pub struct ConfigArgs {
         value_name = "SECONDS"
     )]
     pub request_timeout: Option<String>,
-    /// Seconds a connection may stay silent before it is closed. Default 60.
+    /// Seconds a connection may stay silent, or go without a request in flight (HTTP/2
+    /// PINGs do not count), before it is closed. Default 60.
     #[arg(long, global = true, env = "GATEHOUSE_IDLE_TIMEOUT", value_name = "SECONDS")]
     pub idle_timeout: Option<String>,
     /// Token requests per second per client id (bursts of twice that); 0 turns it off.
@@ -103,6 +118,16 @@ pub struct ConfigArgs {
         value_name = "PER_SECOND"
     )]
     pub rate_limit_per_address: Option<String>,
+    /// Slow (Argon2id) verifications of imported client secrets and user passwords run
+    /// at once; a request that finds every slot busy for a second is answered 503
+    /// with Retry-After. Default: half the cores, at least 1.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_PASSWORD_HASH_CONCURRENCY",
+        value_name = "N"
+    )]
+    pub password_hash_concurrency: Option<String>,
     /// Failed password logins of one username from one address before that pair is
     /// locked out; 0 turns the password-guessing brake off. Default 10.
     #[arg(

@@ -65,16 +65,19 @@ const FILE_KEYS: &[&str] = &[
     "refresh_token_ttl",
     "signing_alg",
     "master_key",
+    "master_key_file",
     "tls_cert",
     "tls_key",
     "allow_insecure_http",
     "log_format",
     "cleanup_interval",
     "max_connections",
+    "max_connections_per_address",
     "request_timeout",
     "idle_timeout",
     "rate_limit_per_client",
     "rate_limit_per_address",
+    "password_hash_concurrency",
     "login_lockout_threshold",
     "login_lockout_duration",
     "database_max_connections",
@@ -100,6 +103,8 @@ pub enum MasterKeySource {
     Given(MasterKey),
     /// A key file beside the SQLite database, created on first use.
     File(PathBuf),
+    /// The file `master_key_file` names: read, never created.
+    NamedFile(PathBuf),
     /// Nowhere to keep one (an in-memory SQLite database): a fresh key per process.
     Ephemeral,
     /// Not given, and needed: PostgreSQL nodes must share one key. Only commands that
@@ -112,7 +117,7 @@ impl MasterKeySource {
     pub fn missing() -> ConfigError {
         ConfigError::new(
             "master_key",
-            "must be given when database_url is PostgreSQL (every node needs the same key)",
+            "must be given (or master_key_file) for PostgreSQL: every node needs the same key",
         )
     }
 }
@@ -171,6 +176,8 @@ pub struct Protection {
     pub lockout_threshold: u32,
     /// How long a lockout lasts.
     pub lockout_duration: Duration,
+    /// Slow password-hash verifications at once.
+    pub password_hash_concurrency: u32,
 }
 
 /// Longest token lifetime accepted: ten years.
@@ -240,11 +247,22 @@ impl Settings {
                 .map_err(|()| ConfigError::new("signing_alg", "must be one of ES256, EdDSA, RS256, PS256"))?,
         };
 
-        let master_key = match value(&args.master_key, "master_key")? {
-            Some(text) => MasterKeySource::Given(
+        let master_key_file = value(&args.master_key_file, "master_key_file")?;
+        let master_key = match (value(&args.master_key, "master_key")?, master_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "master_key_file",
+                    "cannot be set together with master_key: give one of them",
+                ))
+            }
+            (None, Some(path)) if path.is_empty() => {
+                return Err(ConfigError::new("master_key_file", "must not be empty"))
+            }
+            (None, Some(path)) => MasterKeySource::NamedFile(PathBuf::from(path)),
+            (Some(text), None) => MasterKeySource::Given(
                 MasterKey::from_base64(&text).map_err(|e| ConfigError::new("master_key", e.to_string()))?,
             ),
-            None => match backend {
+            (None, None) => match backend {
                 Backend::Postgres => MasterKeySource::Missing,
                 Backend::Sqlite => match sqlite_path(&database_url) {
                     Some(db) => MasterKeySource::File(db.with_file_name("gatehouse.master.key")),
@@ -295,6 +313,12 @@ impl Settings {
                 4096,
                 1..=1_000_000,
             )? as usize,
+            max_connections_per_address: count(
+                "max_connections_per_address",
+                value(&args.max_connections_per_address, "max_connections_per_address")?,
+                64,
+                0..=1_000_000,
+            )? as usize,
             request_timeout: seconds(
                 "request_timeout",
                 value(&args.request_timeout, "request_timeout")?,
@@ -325,6 +349,12 @@ impl Settings {
                 "login_lockout_duration",
                 value(&args.login_lockout_duration, "login_lockout_duration")?,
                 900,
+            )?,
+            password_hash_concurrency: count(
+                "password_hash_concurrency",
+                value(&args.password_hash_concurrency, "password_hash_concurrency")?,
+                u32::try_from(gatehouse_core::SlowHashGate::default_concurrency()).unwrap_or(1),
+                1..=1024,
             )?,
         };
 
@@ -604,6 +634,53 @@ mod tests {
             "trusted_proxies"
         );
         assert_eq!(load("").unwrap().trusted_proxies, TrustedProxies::default());
+    }
+
+    #[test]
+    fn max_connections_per_address_from_each_source() {
+        assert_eq!(
+            Settings::load(&ConfigArgs::default())
+                .unwrap()
+                .limits
+                .max_connections_per_address,
+            64
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.toml");
+        std::fs::write(&file, "max_connections_per_address = 0\n").unwrap();
+        let from_file = ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::load(&from_file)
+                .unwrap()
+                .limits
+                .max_connections_per_address,
+            0
+        );
+        let flag_over_file = ConfigArgs {
+            max_connections_per_address: Some("8".into()),
+            ..from_file
+        };
+        assert_eq!(
+            Settings::load(&flag_over_file)
+                .unwrap()
+                .limits
+                .max_connections_per_address,
+            8
+        );
+        for bad in ["-1", "many", "1000001"] {
+            let args = ConfigArgs {
+                max_connections_per_address: Some(bad.into()),
+                ..Default::default()
+            };
+            assert_eq!(
+                Settings::load(&args).unwrap_err().key,
+                "max_connections_per_address",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

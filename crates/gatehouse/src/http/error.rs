@@ -38,7 +38,7 @@ pub fn status_of(err: &OAuthError) -> StatusCode {
     match err {
         OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
         OAuthError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-        OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthError::TemporarilyUnavailable | OAuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -87,10 +87,17 @@ impl IntoResponse for ApiError {
         // RFC 6749 §5.1/§5.2: token responses must not be cached; errors never should.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Self::TooManyRequests(wait) = &self {
-            // RFC 9110 §10.2.3: whole seconds, rounded up so that a retry is not early.
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        match &self {
+            Self::TooManyRequests(wait) => {
+                // RFC 9110 §10.2.3: whole seconds, rounded up so that a retry is not early.
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            // Every slot for a slow hash was busy: one second frees dozens of them.
+            Self::OAuth(OAuthError::Overloaded) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6749 §5.2 and RFC 9110 §15.5.2: a 401 names the scheme to use.

@@ -4,8 +4,11 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_core::{ClientAuth, OAuthError};
+use gatehouse_core::{Client, ClientAuth, OAuthError};
+use std::sync::Arc;
+use tokio::time::Instant;
 
+use super::client_auth::{self, Refusal};
 use super::error::ApiError;
 use super::params::OAuthRequest;
 use super::AppState;
@@ -45,16 +48,12 @@ fn no_store(mut response: Response) -> Response {
         (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorDoc),
     ))]
 pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    admit("revoke", &state, &request)?;
     let (auth, token) = token_request(&mut request)?;
     let client = match auth {
         ClientAuth::None => None,
-        auth => Some(
-            state
-                .tokens
-                .authenticate(&auth)
-                .await
-                .map_err(|err| request.error(err))?,
-        ),
+        auth => Some(authenticate("revoke", &state, &request, &auth, started).await?),
     };
     let client_id = client.as_ref().map(|c| c.id.to_string()).unwrap_or_default();
     let revoked = state.tokens.revoke(client.as_ref(), &token).await?;
@@ -81,12 +80,40 @@ pub async fn introspect(
     State(state): State<AppState>,
     mut request: OAuthRequest,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    admit("introspect", &state, &request)?;
     let (auth, token) = token_request(&mut request)?;
-    let client = state
-        .tokens
-        .authenticate(&auth)
-        .await
-        .map_err(|err| request.error(err))?;
+    let client = authenticate("introspect", &state, &request, &auth, started).await?;
     let answer = state.tokens.introspect(&client, &token).await?;
     Ok(no_store(Json(answer).into_response()))
+}
+
+/// Counts the request against its source address, as the token endpoint does.
+fn admit(endpoint: &'static str, state: &AppState, request: &OAuthRequest) -> Result<(), ApiError> {
+    client_auth::admit_address(state, request.peer).map_err(|refusal| refused(endpoint, request, refusal))
+}
+
+/// Authenticates the client with the token endpoint's rules ([`client_auth`]).
+async fn authenticate(
+    endpoint: &'static str,
+    state: &AppState,
+    request: &OAuthRequest,
+    auth: &ClientAuth,
+    started: Instant,
+) -> Result<Arc<Client>, ApiError> {
+    client_auth::authenticate(state, auth, started)
+        .await
+        .map_err(|refusal| refused(endpoint, request, refusal))
+}
+
+fn refused(endpoint: &'static str, request: &OAuthRequest, refusal: Refusal) -> ApiError {
+    let error = match &refusal {
+        Refusal::RateLimited(_) => "rate_limited",
+        Refusal::OAuth(err) => err.code(),
+    };
+    tracing::info!(target: "gatehouse::audit", event = "request_refused", endpoint, error, address = %super::token::Peer(request.peer));
+    match refusal {
+        Refusal::RateLimited(wait) => ApiError::TooManyRequests(wait),
+        Refusal::OAuth(err) => request.error(err),
+    }
 }

@@ -2,6 +2,7 @@
 //! Handlers parse, call the core, and map the result; they decide nothing.
 
 pub mod client_address;
+pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod inspect;

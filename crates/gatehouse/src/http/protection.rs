@@ -1,5 +1,10 @@
-//! Abuse protection of the token endpoint: rate limits per client id and per source
-//! address, and a brake on password guessing.
+//! Abuse protection of the token, revocation and introspection endpoints: rate limits
+//! per source address and per client, and a brake on password guessing.
+//!
+//! Every request counts against its source address first. Only a request whose
+//! client authenticated counts against that client's quota: a stranger who claims
+//! a client id with a wrong secret spends the stranger's own address's budget, never
+//! the client's.
 //!
 //! Password guessing is tracked three ways, in memory (each node on its own):
 //! - **one username from one address**: after 3 failures each next attempt must wait
@@ -8,15 +13,21 @@
 //! - **one address, any usernames** (credential stuffing): locked for
 //!   `lockout_duration` after 5 × `lockout_threshold` failures;
 //! - **one username, any addresses** (a distributed attack): after 2 ×
-//!   `lockout_threshold` failures, at most one attempt a second. This is a brake,
-//!   never a lock, so that nobody can lock a user out from an address the user does
-//!   not use.
+//!   `lockout_threshold` failures, at most one attempt a second.
 //!
-//! `lockout_threshold = 0` turns all of this off. A success lifts what is known of
-//! its username (pair and username counts); time lifts everything: a record is
-//! forgotten `lockout_duration` after its last failure. Refusals are 429 with
-//! `Retry-After`, decided before the password is checked, so a locked pair learns
-//! nothing, not even whether a password was right.
+//! An address a user has signed in from before (the last [`KNOWN_ADDRESSES_PER_USER`]
+//! of each user, for [`KNOWN_ADDRESS_TTL`]) is exempt from the username-wide brake
+//! and from the address lock, and its pair is only ever delayed (at most 60 s), never
+//! locked: failures from elsewhere, or from strangers behind the same NAT, cannot
+//! keep a user out of an address the user has used.
+//!
+//! An attempt takes its place before its password is checked: it is counted as a
+//! failure from the moment it is admitted, and a success or an attempt whose password
+//! was never checked gives the place back. So N concurrent guesses get no more checks
+//! than N sequential ones. `lockout_threshold = 0` turns all of this off. Time lifts
+//! everything: a record is forgotten `lockout_duration` after its last failure.
+//! Refusals are 429 with `Retry-After`, decided before the password is checked, so a
+//! locked pair learns nothing, not even whether a password was right.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -36,6 +47,10 @@ const MAX_DELAY: Duration = Duration::from_secs(60);
 const FREE_ATTEMPTS: u32 = 3;
 /// Records kept per map before old ones are swept out.
 const MAX_RECORDS: usize = 100_000;
+/// Addresses remembered per user after a successful login.
+pub const KNOWN_ADDRESSES_PER_USER: usize = 8;
+/// How long a successful login's address is remembered.
+pub const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The limits in force.
 pub struct Protection {
@@ -56,6 +71,8 @@ struct LoginRecords {
     pairs: HashMap<(String, IpAddr), Failures>,
     addresses: HashMap<IpAddr, Failures>,
     usernames: HashMap<String, Failures>,
+    /// Addresses each username signed in from, most recent last.
+    known: HashMap<String, Vec<(IpAddr, Instant)>>,
 }
 
 struct LoginGuard {
@@ -63,6 +80,34 @@ struct LoginGuard {
     threshold: u32,
     duration: Duration,
     records: Mutex<LoginRecords>,
+}
+
+/// A password attempt that holds its place in the brake. It counts as a failure
+/// unless [`LoginAttempt::succeeded`] or [`LoginAttempt::not_checked`] says otherwise,
+/// so an attempt whose client hangs up mid-check still counts.
+#[must_use = "an attempt counts as a failure unless settled"]
+pub struct LoginAttempt<'a> {
+    guard: &'a LoginGuard,
+    username: String,
+    address: IpAddr,
+}
+
+impl LoginAttempt<'_> {
+    /// The password was right: what was held against the username is lifted, and the
+    /// address is remembered for the user.
+    pub fn succeeded(self) {
+        self.guard.succeeded(&self.username, self.address, Instant::now());
+    }
+
+    /// The password was wrong (or the user unknown or disabled): the place taken
+    /// stays a failure.
+    pub fn failed(self) {}
+
+    /// The password was never checked (the client failed to authenticate, the
+    /// server was busy): the place is given back.
+    pub fn not_checked(self) {
+        self.guard.give_back(&self.username, self.address);
+    }
 }
 
 fn keyed_limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -85,8 +130,9 @@ impl Protection {
         }
     }
 
-    /// Counts one token request; `Err` is how long to wait when over a limit.
-    pub fn admit(&self, client_id: Option<&str>, address: Option<IpAddr>) -> Result<(), Duration> {
+    /// Counts one request against its source address, before anything else is done
+    /// for it; `Err` is how long to wait when over the limit.
+    pub fn admit_address(&self, address: Option<IpAddr>) -> Result<(), Duration> {
         // The limiter's own clock: building a new quanta clock per call costs a CPUID
         // calibration (it was a tenth of a token request).
         if let (Some(limiter), Some(address)) = (&self.per_address, address) {
@@ -94,7 +140,13 @@ impl Protection {
                 .check_key(&address)
                 .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))?;
         }
-        if let (Some(limiter), Some(client_id)) = (&self.per_client, client_id) {
+        Ok(())
+    }
+
+    /// Counts one request of a client that has authenticated against the client's
+    /// quota; `Err` is how long to wait when over it.
+    pub fn admit_client(&self, client_id: &str) -> Result<(), Duration> {
+        if let Some(limiter) = &self.per_client {
             limiter
                 .check_key(&client_id.to_owned())
                 .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))?;
@@ -102,20 +154,16 @@ impl Protection {
         Ok(())
     }
 
-    /// Whether `username` may try a password from `address` now; `Err` is how long
-    /// to wait.
-    pub fn login_allowed(&self, username: &str, address: Option<IpAddr>) -> Result<(), Duration> {
-        self.logins.allowed(username, address, Instant::now())
-    }
-
-    /// Records a wrong password (or unknown or disabled user).
-    pub fn login_failed(&self, username: &str, address: Option<IpAddr>) {
-        self.logins.failed(username, address, Instant::now());
-    }
-
-    /// Records a successful login: what was held against the username is lifted.
-    pub fn login_succeeded(&self, username: &str, address: Option<IpAddr>) {
-        self.logins.succeeded(username, address);
+    /// Takes a place in the brake for a password attempt of `username` from
+    /// `address`, before the password is checked; `Err` is how long to wait.
+    pub fn begin_login(&self, username: &str, address: Option<IpAddr>) -> Result<LoginAttempt<'_>, Duration> {
+        let address = address_or_unspecified(address);
+        self.logins.begin(username, address, Instant::now())?;
+        Ok(LoginAttempt {
+            guard: &self.logins,
+            username: username.to_owned(),
+            address,
+        })
     }
 
     /// Forgets rate-limit state that no longer matters (call now and then).
@@ -151,42 +199,48 @@ impl LoginGuard {
         failures.copied().filter(|f| now < f.last + self.duration)
     }
 
-    fn allowed(&self, username: &str, address: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
+    /// Decides an attempt and, when it may go ahead, counts it as a failure at once
+    /// (under the same lock, so concurrent attempts see each other).
+    fn begin(&self, username: &str, address: IpAddr, now: Instant) -> Result<(), Duration> {
         if self.threshold == 0 {
             return Ok(());
         }
-        let address = address_or_unspecified(address);
-        let records = self.lock();
+        let mut records = self.lock();
+        let known = records.known.get(username).is_some_and(|seen| {
+            seen.iter()
+                .any(|(a, at)| *a == address && now < *at + KNOWN_ADDRESS_TTL)
+        });
         let wait_until = |until: Instant| if now < until { Err(until - now) } else { Ok(()) };
         if let Some(pair) = self.live(records.pairs.get(&(username.to_owned(), address)), now) {
-            if pair.count >= self.threshold {
+            if pair.count >= self.threshold && !known {
                 wait_until(pair.last + self.duration)?;
             } else if pair.count >= FREE_ATTEMPTS {
                 let exponent = (pair.count - FREE_ATTEMPTS).min(6);
                 wait_until(pair.last + Duration::from_secs(1 << exponent).min(MAX_DELAY))?;
             }
         }
-        if let Some(from_address) = self.live(records.addresses.get(&address), now) {
-            if from_address.count >= self.threshold.saturating_mul(5) {
-                wait_until(from_address.last + self.duration)?;
+        if !known {
+            if let Some(from_address) = self.live(records.addresses.get(&address), now) {
+                if from_address.count >= self.threshold.saturating_mul(5) {
+                    wait_until(from_address.last + self.duration)?;
+                }
+            }
+            if let Some(user) = self.live(records.usernames.get(username), now) {
+                if user.count >= self.threshold.saturating_mul(2) {
+                    wait_until(user.last + Duration::from_secs(1))?;
+                }
             }
         }
-        if let Some(user) = self.live(records.usernames.get(username), now) {
-            if user.count >= self.threshold.saturating_mul(2) {
-                wait_until(user.last + Duration::from_secs(1))?;
-            }
-        }
+        self.count_failure(&mut records, username, address, now);
         Ok(())
     }
 
-    fn failed(&self, username: &str, address: Option<IpAddr>, now: Instant) {
-        if self.threshold == 0 {
-            return;
-        }
-        let address = address_or_unspecified(address);
-        let mut records = self.lock();
-        if records.pairs.len() >= MAX_RECORDS {
-            self.sweep_locked(&mut records, now);
+    fn count_failure(&self, records: &mut LoginRecords, username: &str, address: IpAddr, now: Instant) {
+        if records.pairs.len() >= MAX_RECORDS
+            || records.usernames.len() >= MAX_RECORDS
+            || records.addresses.len() >= MAX_RECORDS
+        {
+            self.sweep_locked(records, now);
         }
         let duration = self.duration;
         let bump = |entry: &mut Failures| {
@@ -208,11 +262,43 @@ impl LoginGuard {
         bump(records.usernames.entry(username.to_owned()).or_insert(fresh));
     }
 
-    fn succeeded(&self, username: &str, address: Option<IpAddr>) {
-        let address = address_or_unspecified(address);
+    /// Undoes the failure counted by [`LoginGuard::begin`].
+    fn give_back(&self, username: &str, address: IpAddr) {
+        if self.threshold == 0 {
+            return;
+        }
+        let mut records = self.lock();
+        let records = &mut *records;
+        fn undo<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: &K) {
+            if let Some(entry) = map.get_mut(key) {
+                entry.count = entry.count.saturating_sub(1);
+                if entry.count == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+        undo(&mut records.pairs, &(username.to_owned(), address));
+        undo(&mut records.addresses, &address);
+        undo(&mut records.usernames, &username.to_owned());
+    }
+
+    fn succeeded(&self, username: &str, address: IpAddr, now: Instant) {
+        if self.threshold == 0 {
+            return;
+        }
+        self.give_back(username, address);
         let mut records = self.lock();
         records.pairs.remove(&(username.to_owned(), address));
         records.usernames.remove(username);
+        if records.known.len() >= MAX_RECORDS && !records.known.contains_key(username) {
+            self.sweep_locked(&mut records, now);
+        }
+        let seen = records.known.entry(username.to_owned()).or_default();
+        seen.retain(|(a, _)| *a != address);
+        if seen.len() >= KNOWN_ADDRESSES_PER_USER {
+            seen.remove(0);
+        }
+        seen.push((address, now));
     }
 
     fn sweep(&self, now: Instant) {
@@ -225,14 +311,24 @@ impl LoginGuard {
         records.pairs.retain(|_, f| now < f.last + duration);
         records.addresses.retain(|_, f| now < f.last + duration);
         records.usernames.retain(|_, f| now < f.last + duration);
+        records.known.retain(|_, seen| {
+            seen.retain(|(_, at)| now < *at + KNOWN_ADDRESS_TTL);
+            !seen.is_empty()
+        });
         // Still full of live records (a large attack): forget the oldest half rather
         // than grow without bound.
-        if records.pairs.len() >= MAX_RECORDS {
-            let mut ages: Vec<Instant> = records.pairs.values().map(|f| f.last).collect();
-            ages.sort_unstable();
-            let cutoff = ages[ages.len() / 2];
-            records.pairs.retain(|_, f| f.last > cutoff);
+        fn halve<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, last: impl Fn(&V) -> Instant) {
+            if map.len() >= MAX_RECORDS {
+                let mut ages: Vec<Instant> = map.values().map(&last).collect();
+                ages.sort_unstable();
+                let cutoff = ages[ages.len() / 2];
+                map.retain(|_, v| last(v) > cutoff);
+            }
         }
+        halve(&mut records.pairs, |f| f.last);
+        halve(&mut records.addresses, |f| f.last);
+        halve(&mut records.usernames, |f| f.last);
+        halve(&mut records.known, |seen| seen.last().map_or(now, |(_, at)| *at));
     }
 }
 
@@ -248,36 +344,78 @@ mod tests {
         }
     }
 
-    const A: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)));
-    const B: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7)));
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+
+    /// A failure recorded without asking (as from a check already admitted).
+    fn fail(g: &LoginGuard, username: &str, address: IpAddr, now: Instant) {
+        let mut records = g.lock();
+        g.count_failure(&mut records, username, address, now);
+    }
 
     #[test]
     fn delays_grow_then_the_pair_is_locked_and_time_lifts_it() {
         let g = guard(10);
         let t0 = Instant::now();
         for i in 0..3 {
-            assert_eq!(g.allowed("bob", A, t0), Ok(()), "attempt {i} is free");
-            g.failed("bob", A, t0);
+            assert_eq!(g.begin("bob", A, t0), Ok(()), "attempt {i} is free");
         }
-        assert_eq!(g.allowed("bob", A, t0), Err(Duration::from_secs(1)));
-        assert_eq!(g.allowed("bob", A, t0 + Duration::from_secs(1)), Ok(()));
-        g.failed("bob", A, t0 + Duration::from_secs(1));
+        assert_eq!(g.begin("bob", A, t0), Err(Duration::from_secs(1)));
+        assert_eq!(g.begin("bob", A, t0 + Duration::from_secs(1)), Ok(()));
         assert_eq!(
-            g.allowed("bob", A, t0 + Duration::from_secs(2)),
+            g.begin("bob", A, t0 + Duration::from_secs(2)),
             Err(Duration::from_secs(1))
         );
         let mut now = t0 + Duration::from_secs(1);
         for _ in 4..10 {
             now += Duration::from_secs(60);
-            assert_eq!(g.allowed("bob", A, now), Ok(()));
-            g.failed("bob", A, now);
+            assert_eq!(g.begin("bob", A, now), Ok(()));
         }
         // Ten failures: locked for the lockout duration, whatever the delay.
         assert_eq!(
-            g.allowed("bob", A, now + Duration::from_secs(120)),
+            g.begin("bob", A, now + Duration::from_secs(120)),
             Err(Duration::from_secs(780))
         );
-        assert_eq!(g.allowed("bob", A, now + Duration::from_secs(900)), Ok(()));
+        assert_eq!(g.begin("bob", A, now + Duration::from_secs(900)), Ok(()));
+    }
+
+    #[test]
+    fn concurrent_attempts_take_their_places_before_any_is_checked() {
+        // 100 attempts at the same instant, none settled yet (all still being
+        // checked): no more go ahead than would one after another.
+        let g = guard(10);
+        let now = Instant::now();
+        let admitted = (0..100).filter(|_| g.begin("bob", A, now).is_ok()).count();
+        assert_eq!(admitted, FREE_ATTEMPTS as usize);
+        // The same for one username from many addresses: the username-wide brake
+        // admits one a second once it is on.
+        let g = guard(10);
+        for i in 0..20u8 {
+            fail(&g, "carol", IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, i)), now);
+        }
+        let admitted = (0..100u8)
+            .filter(|i| {
+                g.begin(
+                    "carol",
+                    IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, *i)),
+                    now + Duration::from_secs(1),
+                )
+                .is_ok()
+            })
+            .count();
+        assert_eq!(admitted, 1);
+    }
+
+    #[test]
+    fn an_unchecked_attempt_gives_its_place_back() {
+        let g = guard(10);
+        let now = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(g.begin("bob", A, now), Ok(()));
+            g.give_back("bob", A);
+        }
+        let records = g.lock();
+        assert!(records.pairs.is_empty() && records.usernames.is_empty() && records.addresses.is_empty());
     }
 
     #[test]
@@ -285,14 +423,51 @@ mod tests {
         let g = guard(10);
         let mut now = Instant::now();
         for _ in 0..100 {
-            g.failed("bob", A, now);
+            fail(&g, "bob", A, now);
             now += Duration::from_secs(1);
         }
-        assert!(g.allowed("bob", A, now).is_err());
+        assert!(g.begin("bob", A, now).is_err());
         // From elsewhere: at most a one-second brake, never a lock.
-        let wait = g.allowed("bob", B, now).err().unwrap_or_default();
+        let wait = g.begin("bob", B, now).err().unwrap_or_default();
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
-        assert_eq!(g.allowed("bob", B, now + Duration::from_secs(1)), Ok(()));
+        assert_eq!(g.begin("bob", B, now + Duration::from_secs(1)), Ok(()));
+    }
+
+    #[test]
+    fn a_known_address_is_not_held_by_failures_from_elsewhere_nor_locked() {
+        let g = guard(10);
+        let now = Instant::now();
+        g.begin("dave", A, now).unwrap();
+        g.succeeded("dave", A, now);
+        // A distributed attack on the username: everywhere else is braked…
+        for i in 0..=255u8 {
+            fail(&g, "dave", IpAddr::V4(std::net::Ipv4Addr::new(10, 2, 0, i)), now);
+        }
+        assert!(g.begin("dave", B, now).is_err());
+        // …but every attempt from the address dave used goes through.
+        for _ in 0..3 {
+            assert_eq!(g.begin("dave", A, now), Ok(()));
+            g.succeeded("dave", A, now);
+        }
+        // Strangers behind the same address (a NAT) guessing dave's password: the
+        // pair is delayed, never locked, and the address is not locked for dave.
+        let mut now = now;
+        for _ in 0..60 {
+            fail(&g, "dave", A, now);
+            for i in 0..5 {
+                fail(&g, &format!("other{i}"), A, now);
+            }
+        }
+        assert!(
+            g.begin("someone-else", A, now).is_err(),
+            "stuffing locks the address"
+        );
+        now += MAX_DELAY;
+        assert_eq!(
+            g.begin("dave", A, now),
+            Ok(()),
+            "dave waits at most {MAX_DELAY:?}"
+        );
     }
 
     #[test]
@@ -300,19 +475,38 @@ mod tests {
         let g = guard(10);
         let now = Instant::now();
         for i in 0..50 {
-            g.failed(&format!("user{i}"), A, now);
+            fail(&g, &format!("user{i}"), A, now);
         }
         assert!(
-            g.allowed("someone-else", A, now).is_err(),
+            g.begin("someone-else", A, now).is_err(),
             "50 usernames from one address"
         );
-        assert_eq!(g.allowed("someone-else", B, now), Ok(()));
+        assert_eq!(g.begin("someone-else", B, now), Ok(()));
         for _ in 0..5 {
-            g.failed("carol", B, now);
+            fail(&g, "carol", B, now);
         }
-        assert!(g.allowed("carol", B, now).is_err());
-        g.succeeded("carol", B);
-        assert_eq!(g.allowed("carol", B, now), Ok(()));
+        assert!(g.begin("carol", B, now).is_err());
+        g.succeeded("carol", B, now);
+        assert_eq!(g.begin("carol", B, now), Ok(()));
+    }
+
+    #[test]
+    fn records_stay_bounded_under_a_flood() {
+        let g = guard(10);
+        let now = Instant::now();
+        for i in 0..(MAX_RECORDS as u32 + 10) {
+            let address = IpAddr::V4(std::net::Ipv4Addr::from(i));
+            fail(
+                &g,
+                &format!("u{i}"),
+                address,
+                now + Duration::from_millis(u64::from(i)),
+            );
+        }
+        let records = g.lock();
+        assert!(records.pairs.len() <= MAX_RECORDS);
+        assert!(records.usernames.len() <= MAX_RECORDS);
+        assert!(records.addresses.len() <= MAX_RECORDS);
     }
 
     #[test]
@@ -322,11 +516,13 @@ mod tests {
             rate_per_address: 0,
             lockout_threshold: 10,
             lockout_duration: Duration::from_secs(900),
+            password_hash_concurrency: 1,
         });
-        let admitted = (0..20).filter(|_| p.admit(Some("svc"), A).is_ok()).count();
+        let admitted = (0..20).filter(|_| p.admit_client("svc").is_ok()).count();
         assert_eq!(admitted, 10, "a burst of twice the rate");
-        assert!(p.admit(Some("other"), A).is_ok(), "per client");
-        let wait = p.admit(Some("svc"), A).unwrap_err();
+        assert!(p.admit_client("other").is_ok(), "per client");
+        assert!(p.admit_address(Some(A)).is_ok(), "no address limit");
+        let wait = p.admit_client("svc").unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_millis(200),
             "{wait:?}"

@@ -6,9 +6,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::fmt;
 use std::net::IpAddr;
+use tokio::time::Instant;
 
 use gatehouse_core::{GrantRequest, GrantType, OAuthError, TokenRequest, TokenResponse};
 
+use super::client_auth::{self, Refusal};
 use super::error::ApiError;
 use super::params::OAuthRequest;
 use super::AppState;
@@ -41,42 +43,59 @@ pub async fn token(
     State(state): State<AppState>,
     mut request: OAuthRequest,
 ) -> Result<TokenIssued, ApiError> {
+    let started = Instant::now();
+    let address = Peer(request.peer);
+    let refused = |client_id: &str, grant: &str, error: &str| {
+        metrics::counter!("gatehouse_token_errors_total", "error" => error.to_owned()).increment(1);
+        tracing::info!(target: "gatehouse::audit", event = "token_refused", client_id = %client_id, grant, error, address = %address);
+    };
+    if let Err(Refusal::RateLimited(wait)) = client_auth::admit_address(&state, request.peer) {
+        refused("", "", "rate_limited");
+        return Err(ApiError::TooManyRequests(wait));
+    }
     let params = std::mem::take(&mut request.params);
     let parsed = TokenRequest::parse(params, request.authorization(), &request.token_options())
         .map_err(|err| request.error(err))?;
     let client_id = parsed.client_auth.client_id().unwrap_or_default().to_owned();
-    let address = Peer(request.peer);
     let grant = parsed
         .grant
         .as_ref()
         .map_or("unsupported", |g| g.grant_type().as_str());
-    let refuse = |error: &str| {
-        tracing::info!(target: "gatehouse::audit", event = "token_refused", client_id = %client_id, grant, error, address = %address);
-    };
-    if let Err(wait) = state.protection.admit(
-        Some(&client_id).filter(|id| !id.is_empty()).map(String::as_str),
-        request.peer,
-    ) {
-        metrics::counter!("gatehouse_token_errors_total", "error" => "rate_limited").increment(1);
-        refuse("rate_limited");
-        return Err(ApiError::TooManyRequests(wait));
-    }
-    // Password guessing is refused before the password is checked.
-    let username = match &parsed.grant {
-        Ok(GrantRequest::Password { username, .. }) => Some(username.clone()),
+    // A password attempt takes its place in the brake before anything is checked.
+    let login = match &parsed.grant {
+        Ok(GrantRequest::Password { username, .. }) => {
+            match state.protection.begin_login(username, request.peer) {
+                Ok(attempt) => Some(attempt),
+                Err(wait) => {
+                    refused(&client_id, grant, "login_locked");
+                    return Err(ApiError::TooManyRequests(wait));
+                }
+            }
+        }
         _ => None,
     };
-    if let Some(username) = &username {
-        if let Err(wait) = state.protection.login_allowed(username, request.peer) {
-            metrics::counter!("gatehouse_token_errors_total", "error" => "login_locked").increment(1);
-            refuse("login_locked");
-            return Err(ApiError::TooManyRequests(wait));
+    let client = match client_auth::authenticate(&state, &parsed.client_auth, started).await {
+        Ok(client) => client,
+        Err(refusal) => {
+            if let Some(attempt) = login {
+                attempt.not_checked();
+            }
+            return Err(match refusal {
+                Refusal::RateLimited(wait) => {
+                    refused(&client_id, grant, "rate_limited");
+                    ApiError::TooManyRequests(wait)
+                }
+                Refusal::OAuth(err) => {
+                    refused(&client_id, grant, err.code());
+                    request.error(err)
+                }
+            });
         }
-    }
-    match state.tokens.exchange(parsed).await {
+    };
+    match state.tokens.exchange_as(&client, parsed).await {
         Ok(response) => {
-            if let Some(username) = &username {
-                state.protection.login_succeeded(username, request.peer);
+            if let Some(attempt) = login {
+                attempt.succeeded();
             }
             let grant = response.grant_type;
             metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str()).increment(1);
@@ -89,11 +108,17 @@ pub async fn token(
             Ok(TokenIssued(response))
         }
         Err(err) => {
-            if let (Some(username), OAuthError::InvalidGrant(_)) = (&username, &err) {
-                state.protection.login_failed(username, request.peer);
+            if let Some(attempt) = login {
+                // The core answers invalid_grant for a wrong password, an unknown or a
+                // disabled user, after the check; anything else means it was not
+                // checked (or was right, and something else refused the request).
+                if matches!(err, OAuthError::InvalidGrant(_)) {
+                    attempt.failed();
+                } else {
+                    attempt.not_checked();
+                }
             }
-            metrics::counter!("gatehouse_token_errors_total", "error" => err.code()).increment(1);
-            refuse(err.code());
+            refused(&client_id, grant, err.code());
             Err(request.error(err))
         }
     }

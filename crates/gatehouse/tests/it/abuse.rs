@@ -12,7 +12,7 @@ use crate::helpers::*;
 
 /// Asserts a 429 with the OAuth JSON, no-store, and `Retry-After` in whole
 /// seconds from 1 to `max`; returns it.
-fn assert_too_many(reply: &Reply, max: u64) -> u64 {
+pub fn assert_too_many(reply: &Reply, max: u64) -> u64 {
     let problems = reply.error_problems(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", true);
     assert!(problems.is_empty(), "{}: {reply:?}", problems.join("; "));
     let retry_after: u64 = reply
@@ -28,7 +28,7 @@ fn assert_too_many(reply: &Reply, max: u64) -> u64 {
 
 /// An HTTP client whose connections come from `source` (any 127.0.0.0/8
 /// address reaches the server on loopback).
-fn client_from(source: Ipv4Addr) -> reqwest::Client {
+pub fn client_from(source: Ipv4Addr) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .local_address(IpAddr::V4(source))

@@ -422,6 +422,21 @@ impl TestServer<'_> {
             .to_string()
     }
 
+    /// The server's resident memory and its high-water mark, in MiB (Linux).
+    pub fn memory_mib(&self) -> (u64, u64) {
+        let pid = self.child.id().expect("server still running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+                / 1024
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
     /// Sends `signal` (`TERM`, `INT`) to the server process.
     pub fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("server still running");
