@@ -44,8 +44,9 @@ fn no_store(mut response: Response) -> Response {
         (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
         (status = 408, description = "The request took longer than request_timeout", body = super::openapi::ErrorDoc),
         (status = 413, description = "Body over 16 KiB", body = super::openapi::ErrorDoc),
+        (status = 429, description = "Rate limited per address or per client: wait Retry-After seconds", body = super::openapi::ErrorDoc),
         (status = 500, description = "server_error", body = super::openapi::ErrorDoc),
-        (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorDoc),
+        (status = 503, description = "temporarily_unavailable: the database cannot be reached, or every slot for a password hash is busy (Retry-After)", body = super::openapi::ErrorDoc),
     ))]
 pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -73,8 +74,9 @@ pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) ->
         (status = 401, description = "invalid_client", body = super::openapi::ErrorDoc),
         (status = 408, description = "The request took longer than request_timeout", body = super::openapi::ErrorDoc),
         (status = 413, description = "Body over 16 KiB", body = super::openapi::ErrorDoc),
+        (status = 429, description = "Rate limited per address or per client: wait Retry-After seconds", body = super::openapi::ErrorDoc),
         (status = 500, description = "server_error", body = super::openapi::ErrorDoc),
-        (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorDoc),
+        (status = 503, description = "temporarily_unavailable: the database cannot be reached, or every slot for a password hash is busy (Retry-After)", body = super::openapi::ErrorDoc),
     ))]
 pub async fn introspect(
     State(state): State<AppState>,

@@ -35,7 +35,7 @@ use super::AppState;
         (status = 413, description = "Body over 16 KiB", body = super::openapi::ErrorDoc),
         (status = 429, description = "Rate limited, or too many failed logins: wait Retry-After seconds", body = super::openapi::ErrorDoc),
         (status = 500, description = "server_error", body = super::openapi::ErrorDoc),
-        (status = 503, description = "temporarily_unavailable: the database cannot be reached", body = super::openapi::ErrorDoc),
+        (status = 503, description = "temporarily_unavailable: the database cannot be reached, or every slot for a password hash is busy (Retry-After)", body = super::openapi::ErrorDoc),
     ),
     security(("client_secret_basic" = []), ()),
 )]
