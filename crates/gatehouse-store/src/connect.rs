@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 
 use crate::batch::RotationWriters;
 use crate::error::db_error;
-use crate::on_pool;
+use crate::{on_pool, sqlite_file};
 
 /// The database engine behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,8 @@ impl std::fmt::Debug for SqlStore {
 
 impl SqlStore {
     /// Opens the database at `url` (inside a Tokio runtime: it starts the writer
-    /// tasks of [`crate::batch`]). A SQLite file is created if missing and put in WAL
+    /// tasks of [`crate::batch`]). A SQLite file is created if missing, readable by
+    /// its owner only (mode 0600, as are its `-wal` and `-shm` files), and put in WAL
     /// mode; with `synchronous = FULL` every commit is durable when it returns.
     /// The pool connects lazily, so a server starts even while PostgreSQL is down
     /// (its `/readyz` says so); [`SqlStore::migrate`] is the first real use.
@@ -88,8 +89,11 @@ impl SqlStore {
         let invalid = |e: sqlx::Error| StoreError::Other(format!("invalid database_url: {e}"));
         let pool = match Backend::from_url(url) {
             Some(Backend::Sqlite) => {
-                let connect = SqliteConnectOptions::from_str(url)
-                    .map_err(invalid)?
+                let connect = SqliteConnectOptions::from_str(url).map_err(invalid)?;
+                if let Some(path) = database_file(&connect) {
+                    sqlite_file::make_private(&path)?;
+                }
+                let connect = connect
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
@@ -154,6 +158,19 @@ impl SqlStore {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
     }
+}
+
+/// The file behind SQLite connect options, or `None` for an in-memory database or a
+/// `file:` URI (which SQLite resolves itself).
+fn database_file(options: &SqliteConnectOptions) -> Option<std::path::PathBuf> {
+    use sqlx::ConnectOptions as _;
+    let in_memory = options
+        .to_url_lossy()
+        .query_pairs()
+        .any(|(key, value)| key == "mode" && value == "memory");
+    let path = options.get_filename();
+    let unnamed = path.as_os_str().is_empty() || path.to_string_lossy().starts_with("file:");
+    (!in_memory && !unnamed).then(|| path.to_path_buf())
 }
 
 #[async_trait]

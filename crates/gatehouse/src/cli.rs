@@ -184,16 +184,24 @@ pub struct UserRef {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Revoke a token as POST /oauth/revoke does without client authentication: a
-    /// refresh token ends its whole login.
+    /// refresh token ends its whole login. Prefer --token-stdin: a token given as an
+    /// argument shows in the process list to every user, and in shell history.
     Revoke(RevokeToken),
 }
 
 /// `gatehouse token revoke`
 #[derive(Debug, Args)]
 pub struct RevokeToken {
-    /// The token.
-    #[arg(allow_hyphen_values = true)]
-    pub token: String,
+    /// The token (or use --token-stdin).
+    #[arg(
+        allow_hyphen_values = true,
+        required_unless_present = "token_stdin",
+        conflicts_with = "token_stdin"
+    )]
+    pub token: Option<String>,
+    /// Read the token from standard input: keeps it off the command line.
+    #[arg(long)]
+    pub token_stdin: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub json: JsonFlag,

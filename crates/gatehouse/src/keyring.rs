@@ -3,8 +3,6 @@
 //! the in-memory [`KeyRing`] that signs tokens without touching the disk.
 
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::sync::{Arc, Mutex};
 
 use gatehouse_core::keys::{KeySet, PublishedKey};
@@ -13,7 +11,7 @@ use gatehouse_core::store::{ClientStore, KeyStore, StoredKey};
 use gatehouse_core::{KeyRing, Random, SigningAlg, SigningKey, StoreError, UnixTime};
 use gatehouse_store::SqlStore;
 
-use crate::config::{ConfigError, MasterKeySource};
+use crate::config::ConfigError;
 
 /// How long a retired key stays published beyond the longest token lifetime: covers
 /// servers that keep signing with it until they notice the rotation (≤ 5 s) and
@@ -34,49 +32,7 @@ pub enum KeyringError {
     Key(String),
 }
 
-/// The master key from its source: given, or read from (or created in) the key file
-/// beside a SQLite database with mode 0600.
-pub fn load_master_key(source: &MasterKeySource, rng: &dyn Random) -> Result<MasterKey, ConfigError> {
-    let path = match source {
-        MasterKeySource::Given(key) => return Ok(key.clone()),
-        MasterKeySource::Ephemeral => return Ok(MasterKey::generate(rng)),
-        MasterKeySource::Missing => return Err(MasterKeySource::missing()),
-        MasterKeySource::File(path) => path,
-    };
-    let problem = |what: String| ConfigError::new("master_key", what);
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            MasterKey::from_base64(&text).map_err(|e| problem(format!("the key file {} {e}", path.display())))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = MasterKey::generate(rng);
-            let created = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .and_then(|mut file| {
-                    file.write_all(key.to_base64().as_bytes())?;
-                    file.sync_all()
-                });
-            match created {
-                Ok(()) => Ok(key),
-                // Another process created it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    load_master_key(&MasterKeySource::File(path.clone()), rng)
-                }
-                Err(e) => Err(problem(format!(
-                    "cannot create the key file {}: {e}",
-                    path.display()
-                ))),
-            }
-        }
-        Err(e) => Err(problem(format!(
-            "cannot read the key file {}: {e}",
-            path.display()
-        ))),
-    }
-}
+pub use crate::master_key::load_master_key;
 
 /// A new key of `alg`, sealed for storage.
 fn new_stored_key(

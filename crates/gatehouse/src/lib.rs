@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod keyring;
+pub mod master_key;
 pub mod net;
 pub mod server;
 pub mod sync;

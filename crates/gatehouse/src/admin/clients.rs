@@ -9,7 +9,7 @@ use gatehouse_core::{
 use gatehouse_store::SqlStore;
 use serde_json::{json, Value};
 
-use super::{print, random_hex, read_stdin_secret, AdminError};
+use super::{print, random_hex, read_stdin_secret, write_stdout, AdminError};
 use crate::cli::{ClientCommand, ClientRef, CreateClient, RotateSecret};
 
 /// Longest lifetime a client may be given: ten years.
@@ -25,33 +25,33 @@ pub(super) async fn run(store: &SqlStore, command: ClientCommand) -> Result<(), 
         ClientCommand::List(json) => {
             let clients: Vec<Value> = store.list_clients().await?.iter().map(client_json).collect();
             if json.json {
-                println!("{}", json!({ "clients": clients }));
-            } else {
-                for c in &clients {
-                    println!(
-                        "{}\t{}\t{}",
+                return write_stdout(&format!("{}\n", json!({ "clients": clients })));
+            }
+            let lines: String = clients
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}\t{}\t{}\n",
                         c["client_id"].as_str().unwrap_or_default(),
                         c["name"].as_str().unwrap_or_default(),
                         c["scope"].as_str().unwrap_or_default()
-                    );
-                }
-            }
-            Ok(())
+                    )
+                })
+                .collect();
+            write_stdout(&lines)
         }
         ClientCommand::Show(ClientRef { id, json }) => {
             let client = store
                 .find_client(&parse_id(&id)?)
                 .await?
                 .ok_or_else(|| not_found(&id))?;
-            print(&client_json(&client), json);
-            Ok(())
+            print(&client_json(&client), json)
         }
         ClientCommand::Delete(ClientRef { id, json }) => {
             if !store.delete_client(&parse_id(&id)?, SystemClock.now()).await? {
                 return Err(not_found(&id));
             }
-            print(&json!({ "deleted": id }), json);
-            Ok(())
+            print(&json!({ "deleted": id }), json)
         }
         ClientCommand::RotateSecret(RotateSecret { id, grace, json }) => {
             let client_id = parse_id(&id)?;
@@ -84,8 +84,7 @@ pub(super) async fn run(store: &SqlStore, command: ClientCommand) -> Result<(), 
                     "previous_secret_expires_at": previous_valid_until,
                 }),
                 json,
-            );
-            Ok(())
+            )
         }
     }
 }
@@ -162,8 +161,7 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
     })?;
     let mut shown = client_json(&client);
     shown["client_secret"] = Value::String(secret.expose().to_owned());
-    print(&shown, args.json);
-    Ok(())
+    print(&shown, args.json)
 }
 
 /// A client as shown by the CLI: everything but the secret hash.

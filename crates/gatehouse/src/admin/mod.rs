@@ -7,7 +7,7 @@ mod tokens;
 mod users;
 
 use std::fmt;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 
 use gatehouse_core::{ClientSecret, Clock as _, Random, StoreError, SystemClock, SystemRandom};
 use gatehouse_store::SqlStore;
@@ -79,19 +79,35 @@ pub async fn open_store(settings: &Settings) -> Result<SqlStore, AdminError> {
 }
 
 /// Prints `value` as JSON, or as `key: value` lines for people.
-pub(crate) fn print(value: &Value, json: JsonFlag) {
+pub(crate) fn print(value: &Value, json: JsonFlag) -> Result<(), AdminError> {
     if json.json {
-        println!("{value}");
-        return;
+        return write_stdout(&format!("{value}\n"));
     }
+    let mut text = String::new();
     if let Value::Object(members) = value {
         for (key, value) in members {
-            match value {
-                Value::String(s) => println!("{key}: {s}"),
-                Value::Null => println!("{key}: -"),
-                other => println!("{key}: {other}"),
-            }
+            let line = match value {
+                Value::String(s) => format!("{key}: {s}\n"),
+                Value::Null => format!("{key}: -\n"),
+                other => format!("{key}: {other}\n"),
+            };
+            text.push_str(&line);
         }
+    }
+    write_stdout(&text)
+}
+
+/// Writes `text` to standard output. A reader that went away (`gatehouse client list
+/// | head`) ends the output quietly, as it does for `ls` or `cat`: the command's work
+/// is done, and the rest was not wanted. (`println!` would panic there.) Any other
+/// failure to write is an error.
+pub(crate) fn write_stdout(text: &str) -> Result<(), AdminError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(AdminError::failed(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -161,14 +177,12 @@ pub async fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Admin
     .await;
     store.close().await;
     let key = key?;
-    print(&json!({"kid": key.kid(), "alg": key.alg().as_str()}), json);
-    Ok(())
+    print(&json!({"kid": key.kid(), "alg": key.alg().as_str()}), json)
 }
 
 /// `gatehouse migrate`
 pub async fn migrate(settings: &Settings, json: JsonFlag) -> Result<(), AdminError> {
     let store = open_store(settings).await?;
     store.close().await;
-    print(&json!({"migrated": true}), json);
-    Ok(())
+    print(&json!({"migrated": true}), json)
 }

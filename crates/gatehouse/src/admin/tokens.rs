@@ -8,7 +8,7 @@ use gatehouse_core::{IssuerConfig, KeyRing, SystemClock, SystemRandom, TokenServ
 use gatehouse_store::SqlStore;
 use serde_json::json;
 
-use super::{print, AdminError};
+use super::{print, read_stdin_secret, AdminError};
 use crate::cache::CachedClients;
 use crate::cli::{RevokeToken, TokenCommand};
 use crate::config::Settings;
@@ -19,7 +19,12 @@ pub(super) async fn run(
     store: Arc<SqlStore>,
     command: TokenCommand,
 ) -> Result<(), AdminError> {
-    let TokenCommand::Revoke(RevokeToken { token, json }) = command;
+    let TokenCommand::Revoke(RevokeToken { token, json, .. }) = command;
+    // clap lets exactly one of the two through.
+    let token = match token {
+        Some(token) => token,
+        None => read_stdin_secret("--token-stdin", 1)?.expose().to_owned(),
+    };
     // Only a JWT needs the signing keys (to check it is ours), and so the master key.
     let ring = if TokenKind::of(&token) == TokenKind::Jwt {
         let master = keyring::load_master_key(&settings.master_key, &SystemRandom)?;
@@ -58,6 +63,5 @@ pub(super) async fn run(
         .revoke(None, &token)
         .await
         .map_err(|e| AdminError::failed(format!("cannot revoke: {}", e.description())))?;
-    print(&json!({ "revoked": revoked }), json);
-    Ok(())
+    print(&json!({ "revoked": revoked }), json)
 }

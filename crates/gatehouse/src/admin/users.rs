@@ -6,7 +6,7 @@ use gatehouse_core::{Clock as _, Random, Scope, SecretHash, StoreError, SystemCl
 use gatehouse_store::SqlStore;
 use serde_json::{json, Value};
 
-use super::{print, random_hex, read_stdin_secret, AdminError};
+use super::{print, random_hex, read_stdin_secret, write_stdout, AdminError};
 use crate::cli::{CreateUser, UserCommand, UserRef};
 
 pub(super) async fn run(store: &SqlStore, command: UserCommand) -> Result<(), AdminError> {
@@ -15,27 +15,25 @@ pub(super) async fn run(store: &SqlStore, command: UserCommand) -> Result<(), Ad
         UserCommand::List(json) => {
             let users: Vec<Value> = store.list_users().await?.iter().map(user_json).collect();
             if json.json {
-                println!("{}", json!({ "users": users }));
-            } else {
-                for u in &users {
-                    println!("{}\t{}\t{}", u["username"], u["scope"], u["disabled"]);
-                }
+                return write_stdout(&format!("{}\n", json!({ "users": users })));
             }
-            Ok(())
+            let lines: String = users
+                .iter()
+                .map(|u| format!("{}\t{}\t{}\n", u["username"], u["scope"], u["disabled"]))
+                .collect();
+            write_stdout(&lines)
         }
         UserCommand::Delete(UserRef { username, json }) => {
             if !store.delete_user(&username).await? {
                 return Err(not_found(&username));
             }
-            print(&json!({ "deleted": username }), json);
-            Ok(())
+            print(&json!({ "deleted": username }), json)
         }
         UserCommand::Disable(UserRef { username, json }) => {
             if !store.disable_user(&username, SystemClock.now()).await? {
                 return Err(not_found(&username));
             }
-            print(&json!({ "disabled": username }), json);
-            Ok(())
+            print(&json!({ "disabled": username }), json)
         }
     }
 }
@@ -67,8 +65,7 @@ async fn create(store: &SqlStore, args: CreateUser) -> Result<(), AdminError> {
         }
         other => other.into(),
     })?;
-    print(&user_json(&user), args.json);
-    Ok(())
+    print(&user_json(&user), args.json)
 }
 
 /// A user as shown by the CLI: never the password hash.
