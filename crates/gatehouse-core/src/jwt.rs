@@ -35,6 +35,13 @@ pub struct AccessTokenClaims {
     pub username: Option<String>,
 }
 
+impl AccessTokenClaims {
+    /// The user's id, for a user's token (`sub`, when the token names a user).
+    pub fn user_id(&self) -> Option<&str> {
+        self.username.is_some().then_some(self.sub.as_str())
+    }
+}
+
 /// Signs `claims` as a compact JWS with header `{"alg","kid","typ":"at+jwt"}`.
 pub fn sign_access_token(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, KeyError> {
     let payload = serde_json::to_vec(claims).map_err(|e| KeyError(format!("encode claims: {e}")))?;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::tokens::{
-    LoginState, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView, RefreshView, RotationOutcome,
-    RotationWrites, TokenDigest,
+    JwtState, LoginState, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView, RefreshView,
+    RotationOutcome, RotationWrites, TokenDigest,
 };
 use crate::user::User;
 use crate::{Client, ClientId, OAuthError, SecretHash, SigningAlg, StoreError, UnixTime};
@@ -23,11 +23,16 @@ pub trait ClientLookup: Send + Sync {
 /// transaction, so running servers drop their cached copy.
 #[async_trait]
 pub trait ClientStore: ClientLookup {
-    /// Registers a client; [`StoreError::Conflict`] if the id is taken.
+    /// Registers a client; [`StoreError::Conflict`] if the id is taken. An id used
+    /// before gets none of its predecessor's tokens: if it carries a revocation mark,
+    /// the mark is raised to the second before `created_at`, which also ends tokens
+    /// that a node issued to the predecessor after its deletion, before it heard of it.
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
     /// Every client, ordered by id.
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
-    /// Deletes a client; `false` if there was none.
+    /// Deletes a client, and with it, in the same transaction, every token it holds:
+    /// its logins, refresh tokens and opaque access tokens go, and a revocation mark
+    /// ends its JWTs (see [`crate::tokens::HolderState`]). `false` if there was none.
     async fn delete_client(&self, id: &ClientId, now: UnixTime) -> Result<bool, StoreError>;
     /// Replaces a client's secret; `false` if there is no such client. With
     /// `previous_valid_until`, the secret being replaced stays valid until then
@@ -132,9 +137,12 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     /// Every user, by username.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
-    /// Deletes a user; `false` if there was none.
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;
-    /// Disables a user; `false` if there is none.
+    /// Deletes a user, and records a revocation mark for the user's id in the same
+    /// transaction; `false` if there was none.
+    async fn delete_user(&self, username: &str, now: UnixTime) -> Result<bool, StoreError>;
+    /// Disables a user, and records a revocation mark for the user's id in the same
+    /// transaction (so that enabling the user again would not revive old tokens);
+    /// `false` if there is none.
     async fn disable_user(&self, username: &str, now: UnixTime) -> Result<bool, StoreError>;
 }
 
@@ -173,9 +181,16 @@ pub trait TokenStore: Send + Sync {
     async fn find_refresh(&self, digest: &TokenDigest) -> Result<Option<RefreshView>, StoreError>;
     /// An opaque access token by digest.
     async fn find_opaque(&self, digest: &TokenDigest) -> Result<Option<OpaqueView>, StoreError>;
-    /// Whether a JWT access token was revoked: its `jti` itself, or its login `sid`
-    /// (a missing login counts as revoked).
-    async fn jwt_revoked(&self, jti: &str, sid: Option<&str>) -> Result<bool, StoreError>;
+    /// What is stored about a JWT access token: whether its `jti` was revoked, whether
+    /// its login `sid` is live, and its client and user (`user_id`, for a user's token)
+    /// as they are now. One round trip.
+    async fn jwt_state(
+        &self,
+        jti: &str,
+        sid: Option<&str>,
+        client_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<JwtState, StoreError>;
     /// Revokes a login and everything issued from it; `false` if already revoked or
     /// unknown.
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, StoreError>;

@@ -211,10 +211,12 @@ pub struct RefreshView {
     pub issued_at: UnixTime,
     /// Expiry.
     pub expires_at: UnixTime,
-    /// Whether it can still be used: not rotated, family not revoked, user enabled.
+    /// Whether it can still be used: not rotated, family not revoked.
     pub usable: bool,
     /// The user, if any.
     pub user: Option<LoginUser>,
+    /// Its client and user as they are now.
+    pub holders: HolderState,
 }
 
 /// A stored opaque access token, for introspection and revocation.
@@ -224,4 +226,110 @@ pub struct OpaqueView {
     pub token: NewOpaqueToken,
     /// Whether it, or its family, was revoked.
     pub revoked: bool,
+    /// Its client and user as they are now.
+    pub holders: HolderState,
+}
+
+/// What the store holds about a JWT access token, which is not stored itself: read in
+/// one statement, so that introspecting it costs one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtState {
+    /// Whether its `jti` was revoked.
+    pub jti_revoked: bool,
+    /// Whether the login its `sid` names exists and is not revoked (`false` without a
+    /// `sid`).
+    pub login_live: bool,
+    /// Its client and user as they are now.
+    pub holders: HolderState,
+}
+
+/// The client (and, for a user's token, the user) a token was issued to, as they are
+/// now. A token outlives neither: deleting a client or disabling or deleting a user
+/// ends their tokens at once, and so does a revocation mark (`revoked_subjects`),
+/// which ends every token of a client id or user id issued up to that second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderState {
+    /// Whether a client with the token's client id exists.
+    pub client_exists: bool,
+    /// The client id's revocation mark, if any.
+    pub client_revoked_at: Option<UnixTime>,
+    /// For a user's token, the user; `None` for a client's own token.
+    pub user: Option<UserHolder>,
+}
+
+/// The user a token was issued for, as they are now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserHolder {
+    /// Whether the user is disabled; `None` once the user is deleted.
+    pub disabled: Option<bool>,
+    /// The user id's revocation mark, if any.
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl HolderState {
+    /// Whether a token issued at `issued_at` still stands: its client exists, its user
+    /// exists and is enabled, and no revocation mark of either is at or after
+    /// `issued_at`. At, not only after: a mark is made in the same second as tokens
+    /// that it must end (a client deleted, then re-created with the same id, must not
+    /// inherit a token issued in the second of the deletion). The price: the tokens a
+    /// re-created client gets in the second its predecessor was deleted are inactive.
+    pub fn allows(&self, issued_at: UnixTime) -> bool {
+        let ends = |mark: Option<UnixTime>| mark.is_some_and(|at| at >= issued_at);
+        let user_allows = self
+            .user
+            .as_ref()
+            .is_none_or(|user| user.disabled == Some(false) && !ends(user.revoked_at));
+        self.client_exists && !ends(self.client_revoked_at) && user_allows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUED: UnixTime = 1_800_000_000;
+
+    fn client_token() -> HolderState {
+        HolderState {
+            client_exists: true,
+            client_revoked_at: None,
+            user: None,
+        }
+    }
+
+    fn user_token(disabled: Option<bool>, revoked_at: Option<UnixTime>) -> HolderState {
+        HolderState {
+            user: Some(UserHolder { disabled, revoked_at }),
+            ..client_token()
+        }
+    }
+
+    #[test]
+    fn a_token_stands_while_its_client_and_user_do() {
+        assert!(client_token().allows(ISSUED));
+        assert!(user_token(Some(false), None).allows(ISSUED));
+        let gone = HolderState {
+            client_exists: false,
+            ..client_token()
+        };
+        assert!(!gone.allows(ISSUED));
+        assert!(!user_token(Some(true), None).allows(ISSUED), "disabled user");
+        assert!(!user_token(None, None).allows(ISSUED), "deleted user");
+    }
+
+    #[test]
+    fn a_mark_ends_tokens_issued_up_to_its_second() {
+        for (mark, allows) in [(ISSUED - 1, true), (ISSUED, false), (ISSUED + 1, false)] {
+            let client_marked = HolderState {
+                client_revoked_at: Some(mark),
+                ..client_token()
+            };
+            assert_eq!(client_marked.allows(ISSUED), allows, "client mark {mark}");
+            assert_eq!(
+                user_token(Some(false), Some(mark)).allows(ISSUED),
+                allows,
+                "user mark {mark}"
+            );
+        }
+    }
 }

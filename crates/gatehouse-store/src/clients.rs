@@ -10,6 +10,7 @@ use gatehouse_core::{
 
 use crate::error::{corrupt, db_error};
 use crate::feed::record_change;
+use crate::tokens::mark_subject_revoked;
 use crate::{on_pool, SqlStore};
 
 #[derive(sqlx::FromRow)]
@@ -99,6 +100,16 @@ impl ClientStore for SqlStore {
                 .bind(client.created_at)
                 .execute(&mut *tx)
                 .await?;
+            // An id deleted before: the tokens of its predecessor stay dead, even those
+            // a node issued after the deletion, before it heard of it.
+            sqlx::query(
+                "UPDATE revoked_subjects SET revoked_at = $1 \
+                 WHERE kind = 'client' AND id = $2 AND revoked_at < $1",
+            )
+            .bind(client.created_at - 1)
+            .bind(client.id.as_str())
+            .execute(&mut *tx)
+            .await?;
             record_change!(tx, ChangeKind::Client, client.id.as_str(), client.created_at)?;
             tx.commit().await
         }
@@ -121,6 +132,19 @@ impl ClientStore for SqlStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            if deleted == 1 {
+                // Its stored tokens go (rotation reads no revocation mark, so a client
+                // re-created with this id could otherwise refresh them), and the mark
+                // ends its JWTs, which are not stored.
+                for sql in [
+                    "DELETE FROM refresh_tokens WHERE client_id = $1",
+                    "DELETE FROM opaque_access_tokens WHERE client_id = $1",
+                    "DELETE FROM token_families WHERE client_id = $1",
+                ] {
+                    sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;
+                }
+                mark_subject_revoked!(tx, "client", id.as_str(), now)?;
+            }
             record_change!(tx, ChangeKind::Client, id.as_str(), now)?;
             tx.commit().await.map(|()| deleted == 1)
         }

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use gatehouse_core::store::{RotationDecision, TokenStore};
 use gatehouse_core::tokens::{
-    LoginState, LoginUser, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView, RefreshView,
-    RotationOutcome, RotationWrites, TokenDigest,
+    HolderState, JwtState, LoginState, LoginUser, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView,
+    RefreshView, RotationOutcome, RotationWrites, TokenDigest, UserHolder,
 };
 use gatehouse_core::{ClientId, Scope, StoreError, UnixTime};
 
@@ -58,6 +58,71 @@ macro_rules! insert_opaque {
 }
 pub(crate) use insert_opaque;
 
+/// Records, inside the transaction `$tx`, a revocation mark: every token of the
+/// `$kind` (`"client"` or `"user"`) `$id` issued at or before `$at` is dead (see
+/// [`HolderState`], and [`holder_columns!`] which reads it). A mark only moves
+/// forward, whatever the clock of the process that writes it. Marks end JWTs, which
+/// are not stored; refresh token rotation does not read them (it is the hot path), so
+/// whoever marks a subject whose logins must end revokes or deletes those too.
+macro_rules! mark_subject_revoked {
+    ($tx:expr, $kind:literal, $id:expr, $at:expr) => {
+        sqlx::query(concat!(
+            "INSERT INTO revoked_subjects (kind, id, revoked_at) VALUES ('",
+            $kind,
+            "', $1, $2) ON CONFLICT (kind, id) DO UPDATE SET revoked_at = CASE \
+             WHEN excluded.revoked_at > revoked_subjects.revoked_at THEN excluded.revoked_at \
+             ELSE revoked_subjects.revoked_at END"
+        ))
+        .bind($id)
+        .bind($at)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+pub(crate) use mark_subject_revoked;
+
+/// The columns of a [`HolderRow`], for a token of the client `$client` and the user
+/// `$user` (SQL expressions; `$user` is NULL for a client's own token).
+macro_rules! holder_columns {
+    ($client:literal, $user:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM clients hc WHERE hc.client_id = ",
+            $client,
+            ") AS client_exists, \
+             (SELECT hm.revoked_at FROM revoked_subjects hm WHERE hm.kind = 'client' AND hm.id = ",
+            $client,
+            ") AS client_revoked_at, (SELECT hu.disabled FROM users hu WHERE hu.user_id = ",
+            $user,
+            ") AS user_disabled, \
+             (SELECT hm.revoked_at FROM revoked_subjects hm WHERE hm.kind = 'user' AND hm.id = ",
+            $user,
+            ") AS user_revoked_at"
+        )
+    };
+}
+
+/// A token's client and user as they are now ([`holder_columns!`]).
+#[derive(sqlx::FromRow)]
+struct HolderRow {
+    client_exists: bool,
+    client_revoked_at: Option<i64>,
+    user_disabled: Option<bool>,
+    user_revoked_at: Option<i64>,
+}
+
+impl HolderRow {
+    fn into_state(self, user_token: bool) -> HolderState {
+        HolderState {
+            client_exists: self.client_exists,
+            client_revoked_at: self.client_revoked_at,
+            user: user_token.then_some(UserHolder {
+                disabled: self.user_disabled,
+                revoked_at: self.user_revoked_at,
+            }),
+        }
+    }
+}
+
 /// A login joined with its user as they are now.
 #[derive(sqlx::FromRow)]
 pub(crate) struct LoginRow {
@@ -108,6 +173,14 @@ pub(crate) struct RotationRow {
 }
 
 #[derive(sqlx::FromRow)]
+struct RefreshRow {
+    #[sqlx(flatten)]
+    token: RotationRow,
+    #[sqlx(flatten)]
+    holders: HolderRow,
+}
+
+#[derive(sqlx::FromRow)]
 struct OpaqueRow {
     token_hash: Vec<u8>,
     jti: String,
@@ -120,6 +193,16 @@ struct OpaqueRow {
     issued_at: i64,
     expires_at: i64,
     revoked: bool,
+    #[sqlx(flatten)]
+    holders: HolderRow,
+}
+
+#[derive(sqlx::FromRow)]
+struct JwtRow {
+    jti_revoked: bool,
+    login_live: bool,
+    #[sqlx(flatten)]
+    holders: HolderRow,
 }
 
 fn client_id(text: &str) -> Result<ClientId, StoreError> {
@@ -278,25 +361,26 @@ impl TokenStore for SqlStore {
     }
 
     async fn find_refresh(&self, digest: &TokenDigest) -> Result<Option<RefreshView>, StoreError> {
-        let sql =
+        let sql = concat!(
             "SELECT r.client_id, r.issued_at, r.expires_at, r.used_at, f.revoked_at, f.family_id, f.scope, \
-             f.user_id AS family_user, u.user_id, u.username, u.scope AS user_scope, u.disabled \
-             FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id \
-             LEFT JOIN users u ON u.user_id = f.user_id WHERE r.token_hash = $1";
-        let row: Option<RotationRow> =
+             f.user_id AS family_user, u.user_id, u.username, u.scope AS user_scope, u.disabled, ",
+            holder_columns!("r.client_id", "f.user_id"),
+            " FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id \
+             LEFT JOIN users u ON u.user_id = f.user_id WHERE r.token_hash = $1"
+        );
+        let row: Option<RefreshRow> =
             on_pool!(self, pool => sqlx::query_as(sql).bind(&digest.0[..]).fetch_optional(pool).await)
                 .map_err(db_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let login = row.login.into_login()?;
-        let user_ok = match (&login.user, login.had_user) {
-            (Some(user), _) => !user.disabled,
-            (None, had_user) => !had_user,
+        let Some(RefreshRow { token: row, holders }) = row else {
+            return Ok(None);
         };
+        let login = row.login.into_login()?;
         Ok(Some(RefreshView {
             client_id: client_id(&row.client_id)?,
             issued_at: row.issued_at,
             expires_at: row.expires_at,
-            usable: row.used_at.is_none() && row.revoked_at.is_none() && user_ok,
+            usable: row.used_at.is_none() && row.revoked_at.is_none(),
+            holders: holders.into_state(login.had_user),
             family_id: login.family_id,
             scope: login.scope,
             user: login.user,
@@ -304,11 +388,15 @@ impl TokenStore for SqlStore {
     }
 
     async fn find_opaque(&self, digest: &TokenDigest) -> Result<Option<OpaqueView>, StoreError> {
-        let sql = "SELECT o.token_hash, o.jti, o.family_id, o.client_id, o.subject, o.username, o.scope, o.audience, \
+        let sql = concat!(
+            "SELECT o.token_hash, o.jti, o.family_id, o.client_id, o.subject, o.username, o.scope, o.audience, \
              o.issued_at, o.expires_at, \
-             (o.revoked_at IS NOT NULL OR (o.family_id IS NOT NULL AND (f.family_id IS NULL OR f.revoked_at IS NOT NULL))) AS revoked \
-             FROM opaque_access_tokens o LEFT JOIN token_families f ON f.family_id = o.family_id \
-             WHERE o.token_hash = $1";
+             (o.revoked_at IS NOT NULL OR (o.family_id IS NOT NULL AND (f.family_id IS NULL OR f.revoked_at IS NOT NULL))) AS revoked, ",
+            // A user's token names the user in `subject`; a client's names the client.
+            holder_columns!("o.client_id", "CASE WHEN o.username IS NULL THEN NULL ELSE o.subject END"),
+            " FROM opaque_access_tokens o LEFT JOIN token_families f ON f.family_id = o.family_id \
+             WHERE o.token_hash = $1"
+        );
         let row: Option<OpaqueRow> =
             on_pool!(self, pool => sqlx::query_as(sql).bind(&digest.0[..]).fetch_optional(pool).await)
                 .map_err(db_error)?;
@@ -317,7 +405,9 @@ impl TokenStore for SqlStore {
             .token_hash
             .try_into()
             .map_err(|_| corrupt("opaque token digest", "not 32 bytes"))?;
+        let user_token = row.username.is_some();
         Ok(Some(OpaqueView {
+            holders: row.holders.into_state(user_token),
             token: NewOpaqueToken {
                 digest: TokenDigest(digest),
                 jti: row.jti,
@@ -334,17 +424,31 @@ impl TokenStore for SqlStore {
         }))
     }
 
-    async fn jwt_revoked(&self, jti: &str, sid: Option<&str>) -> Result<bool, StoreError> {
-        let (revoked_jti, live_family): (i64, i64) = on_pool!(self, pool => sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM revoked_jtis WHERE jti = $1), \
-             (SELECT COUNT(*) FROM token_families WHERE family_id = $2 AND revoked_at IS NULL)",
-        )
-        .bind(jti)
-        .bind(sid)
-        .fetch_one(pool)
-        .await)
+    async fn jwt_state(
+        &self,
+        jti: &str,
+        sid: Option<&str>,
+        client_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<JwtState, StoreError> {
+        let sql = concat!(
+            "SELECT EXISTS (SELECT 1 FROM revoked_jtis WHERE jti = $1) AS jti_revoked, \
+             EXISTS (SELECT 1 FROM token_families WHERE family_id = $2 AND revoked_at IS NULL) AS login_live, ",
+            holder_columns!("$3", "$4")
+        );
+        let row: JwtRow = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(jti)
+            .bind(sid)
+            .bind(client_id)
+            .bind(user_id)
+            .fetch_one(pool)
+            .await)
         .map_err(db_error)?;
-        Ok(revoked_jti > 0 || (sid.is_some() && live_family == 0))
+        Ok(JwtState {
+            jti_revoked: row.jti_revoked,
+            login_live: row.login_live,
+            holders: row.holders.into_state(user_id.is_some()),
+        })
     }
 
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, StoreError> {
@@ -385,6 +489,9 @@ impl TokenStore for SqlStore {
 
     async fn purge_expired(&self, now: UnixTime, batch: i64) -> Result<u64, StoreError> {
         // Small batches, one statement each: never a long lock on a busy table.
+        // Revocation marks (`revoked_subjects`) stay: one row per deleted client or
+        // disabled or deleted user, and a mark must outlive every token it ends, whose
+        // lifetimes the store does not know.
         let statements = [
             (
                 "DELETE FROM refresh_tokens WHERE token_hash IN \

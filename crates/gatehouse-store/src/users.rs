@@ -6,6 +6,7 @@ use gatehouse_core::user::{User, UserId};
 use gatehouse_core::{Scope, SecretHash, StoreError, UnixTime};
 
 use crate::error::{corrupt, db_error};
+use crate::tokens::mark_subject_revoked;
 use crate::{on_pool, SqlStore};
 
 #[derive(sqlx::FromRow)]
@@ -67,22 +68,45 @@ impl UserStore for SqlStore {
         rows.into_iter().map(UserRow::into_user).collect()
     }
 
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM users WHERE username = $1")
-            .bind(username)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected() == 1))
-        .map_err(db_error)
+    async fn delete_user(&self, username: &str, now: UnixTime) -> Result<bool, StoreError> {
+        self.end_user(username, now, UserEnd::Delete).await
     }
 
     async fn disable_user(&self, username: &str, now: UnixTime) -> Result<bool, StoreError> {
-        on_pool!(self, pool => sqlx::query("UPDATE users SET disabled = TRUE, updated_at = $1 WHERE username = $2")
-            .bind(now)
-            .bind(username)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected() == 1))
+        self.end_user(username, now, UserEnd::Disable).await
+    }
+}
+
+/// How a user's tokens end.
+#[derive(Clone, Copy)]
+enum UserEnd {
+    Delete,
+    Disable,
+}
+
+impl SqlStore {
+    /// Deletes or disables a user and marks the user's tokens revoked, in one
+    /// transaction. The stored tokens stay: introspection reads the user with them,
+    /// and rotation refuses a disabled or deleted user.
+    async fn end_user(&self, username: &str, now: UnixTime, end: UserEnd) -> Result<bool, StoreError> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let query = match end {
+                UserEnd::Delete => {
+                    sqlx::query_scalar("DELETE FROM users WHERE username = $1 RETURNING user_id").bind(username)
+                }
+                UserEnd::Disable => sqlx::query_scalar(
+                    "UPDATE users SET disabled = TRUE, updated_at = $2 WHERE username = $1 RETURNING user_id",
+                )
+                .bind(username)
+                .bind(now),
+            };
+            let user_id: Option<String> = query.fetch_optional(&mut *tx).await?;
+            let Some(user_id) = user_id else { return Ok(false) };
+            mark_subject_revoked!(tx, "user", &user_id, now)?;
+            tx.commit().await.map(|()| true)
+        }
+        .await)
         .map_err(db_error)
     }
 }

@@ -92,7 +92,11 @@ impl TokenService {
                 let Some(view) = self.stores.tokens.find_refresh(&TokenDigest::of(token)).await? else {
                     return Ok(Introspection::inactive());
                 };
-                if !view.usable || view.expires_at <= now || !may_inspect(client, view.client_id.as_str()) {
+                if !view.usable
+                    || view.expires_at <= now
+                    || !view.holders.allows(view.issued_at)
+                    || !may_inspect(client, view.client_id.as_str())
+                {
                     return Ok(Introspection::inactive());
                 }
                 ActiveToken {
@@ -117,7 +121,11 @@ impl TokenService {
                     return Ok(Introspection::inactive());
                 };
                 let row = view.token;
-                if view.revoked || row.expires_at <= now || !may_inspect(client, row.client_id.as_str()) {
+                if view.revoked
+                    || row.expires_at <= now
+                    || !view.holders.allows(row.issued_at)
+                    || !may_inspect(client, row.client_id.as_str())
+                {
                     return Ok(Introspection::inactive());
                 }
                 ActiveToken {
@@ -137,13 +145,22 @@ impl TokenService {
                 let Some(claims) = self.verified_jwt(token) else {
                     return Ok(Introspection::inactive());
                 };
-                if !may_inspect(client, &claims.client_id)
-                    || self
-                        .stores
-                        .tokens
-                        .jwt_revoked(&claims.jti, claims.sid.as_deref())
-                        .await?
-                {
+                if !may_inspect(client, &claims.client_id) {
+                    return Ok(Introspection::inactive());
+                }
+                let state = self
+                    .stores
+                    .tokens
+                    .jwt_state(
+                        &claims.jti,
+                        claims.sid.as_deref(),
+                        &claims.client_id,
+                        claims.user_id(),
+                    )
+                    .await?;
+                // A token of a login ends with it (a missing login counts as revoked).
+                let login_ended = claims.sid.is_some() && !state.login_live;
+                if state.jti_revoked || login_ended || !state.holders.allows(claims.iat) {
                     return Ok(Introspection::inactive());
                 }
                 ActiveToken {

@@ -24,7 +24,7 @@ pub(super) async fn run(store: &SqlStore, command: UserCommand) -> Result<(), Ad
             write_stdout(&lines)
         }
         UserCommand::Delete(UserRef { username, json }) => {
-            if !store.delete_user(&username).await? {
+            if !store.delete_user(&username, SystemClock.now()).await? {
                 return Err(not_found(&username));
             }
             print(&json!({ "deleted": username }), json)

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::store::{ClientLookup, RotationDecision, TokenStore, UserStore};
 use crate::tokens::{
-    LoginState, LoginUser, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView, RefreshView,
-    RotationOutcome, RotationWrites, TokenDigest,
+    HolderState, JwtState, LoginState, LoginUser, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView,
+    RefreshView, RotationOutcome, RotationWrites, TokenDigest, UserHolder,
 };
 use crate::user::User;
 use crate::{Client, ClientId, StoreError, UnixTime};
@@ -32,6 +32,8 @@ struct State {
     refresh: HashMap<TokenDigest, Refresh>,
     opaque: HashMap<TokenDigest, (NewOpaqueToken, bool)>,
     revoked_jtis: HashMap<String, UnixTime>,
+    /// Revocation marks by kind (`client`, `user`) and id.
+    marks: HashMap<(&'static str, String), UnixTime>,
 }
 
 /// Everything in one mutex: each method is one atomic step, like one transaction.
@@ -53,6 +55,39 @@ impl Memory {
 
     pub fn refresh_rows(&self) -> usize {
         self.0.lock().unwrap().refresh.len()
+    }
+
+    /// Removes a client and nothing else (the SQL store also drops its tokens).
+    pub fn remove_client(&self, id: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .clients
+            .remove(&ClientId::parse(id).unwrap());
+    }
+
+    /// Records a revocation mark of `kind` (`client` or `user`) for `id`.
+    pub fn mark(&self, kind: &'static str, id: &str, at: UnixTime) {
+        mark(&mut self.0.lock().unwrap(), kind, id, at);
+    }
+}
+
+/// Records a revocation mark; a mark only ever moves forward.
+fn mark(state: &mut State, kind: &'static str, id: &str, at: UnixTime) {
+    let mark = state.marks.entry((kind, id.to_owned())).or_insert(at);
+    *mark = (*mark).max(at);
+}
+
+/// The client `client_id` and, for a user's token, the user `user_id`, as they are now.
+fn holders(state: &State, client_id: &str, user_id: Option<&str>) -> HolderState {
+    let mark_of = |kind: &'static str, id: &str| state.marks.get(&(kind, id.to_owned())).copied();
+    HolderState {
+        client_exists: ClientId::parse(client_id).is_some_and(|id| state.clients.contains_key(&id)),
+        client_revoked_at: mark_of("client", client_id),
+        user: user_id.map(|id| UserHolder {
+            disabled: state.users.values().find(|u| u.id.0 == id).map(|u| u.disabled),
+            revoked_at: mark_of("user", id),
+        }),
     }
 }
 
@@ -99,18 +134,23 @@ impl UserStore for Memory {
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         Ok(self.0.lock().unwrap().users.values().cloned().collect())
     }
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        Ok(self.0.lock().unwrap().users.remove(username).is_some())
+    async fn delete_user(&self, username: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let mut s = self.0.lock().unwrap();
+        let Some(user) = s.users.remove(username) else {
+            return Ok(false);
+        };
+        mark(&mut s, "user", &user.id.0, now);
+        Ok(true)
     }
-    async fn disable_user(&self, username: &str, _now: UnixTime) -> Result<bool, StoreError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .users
-            .get_mut(username)
-            .map(|u| u.disabled = true)
-            .is_some())
+    async fn disable_user(&self, username: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let mut s = self.0.lock().unwrap();
+        let Some(user) = s.users.get_mut(username) else {
+            return Ok(false);
+        };
+        user.disabled = true;
+        let id = user.id.0.clone();
+        mark(&mut s, "user", &id, now);
+        Ok(true)
     }
 }
 
@@ -206,18 +246,20 @@ impl TokenStore for Memory {
             return Ok(None);
         };
         let revoked = s.families.get(&t.row.family_id).is_none_or(|f| f.revoked);
-        let user_ok = match (&login.user, login.had_user) {
-            (Some(u), _) => !u.disabled,
-            (None, had) => !had,
-        };
+        let family_user = s.families[&t.row.family_id]
+            .row
+            .as_ref()
+            .and_then(|f| f.user_id.as_deref());
+        let holders = holders(&s, t.row.client_id.as_str(), family_user);
         Ok(Some(RefreshView {
             family_id: login.family_id.clone(),
             client_id: t.row.client_id.clone(),
             scope: login.scope.clone(),
             issued_at: t.row.issued_at,
             expires_at: t.row.expires_at,
-            usable: !t.used && !revoked && user_ok,
+            usable: !t.used && !revoked,
             user: login.user,
+            holders,
         }))
     }
 
@@ -228,17 +270,28 @@ impl TokenStore for Memory {
                 .family_id
                 .as_ref()
                 .is_some_and(|f| s.families.get(f).is_none_or(|f| f.revoked));
+            let user_id = row.username.is_some().then_some(row.subject.as_str());
             OpaqueView {
                 token: row.clone(),
                 revoked: *revoked || family_revoked,
+                holders: holders(&s, row.client_id.as_str(), user_id),
             }
         }))
     }
 
-    async fn jwt_revoked(&self, jti: &str, sid: Option<&str>) -> Result<bool, StoreError> {
+    async fn jwt_state(
+        &self,
+        jti: &str,
+        sid: Option<&str>,
+        client_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<JwtState, StoreError> {
         let s = self.0.lock().unwrap();
-        let family_dead = sid.is_some_and(|sid| s.families.get(sid).is_none_or(|f| f.revoked));
-        Ok(s.revoked_jtis.contains_key(jti) || family_dead)
+        Ok(JwtState {
+            jti_revoked: s.revoked_jtis.contains_key(jti),
+            login_live: sid.is_some_and(|sid| s.families.get(sid).is_some_and(|f| !f.revoked)),
+            holders: holders(&s, client_id, user_id),
+        })
     }
 
     async fn revoke_family(&self, family_id: &str, _now: UnixTime) -> Result<bool, StoreError> {

@@ -1,6 +1,7 @@
 //! Protocol tests of the endpoints: in-memory stores, a fixed clock.
 
 mod grants;
+mod holders;
 mod memory;
 
 use std::sync::Arc;
