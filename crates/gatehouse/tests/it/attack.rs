@@ -101,7 +101,7 @@ backend_tests! {
         for reply in refused {
             let problems = reply.error_problems(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", true);
             assert!(problems.is_empty(), "{}: {reply:?}", problems.join("; "));
-            assert_eq!(reply.header("retry-after").as_deref(), Some("1"), "{reply:?}");
+            assert_eq!(reply.header("retry-after"), Some("1"), "{reply:?}");
         }
         assert!(
             peak < rss_before + 150,
