@@ -167,8 +167,8 @@ pub struct LoginUser {
     pub user_id: String,
     /// Name.
     pub username: String,
-    /// Current scope.
-    pub scope: Scope,
+    /// Current scope; `None`: not restricted beyond the client.
+    pub scope: Option<Scope>,
     /// Whether disabled.
     pub disabled: bool,
 }

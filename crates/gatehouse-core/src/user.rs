@@ -27,8 +27,10 @@ pub struct User {
     pub username: String,
     /// Argon2id of the password.
     pub password_hash: SecretHash,
-    /// Scopes the user may grant.
-    pub scope: Scope,
+    /// Scopes the user may grant; `None`: not restricted beyond the client (a user
+    /// created without `--scope`). Never `Some` of the empty set, which the stores
+    /// keep as "no restriction" (see `gatehouse-store`'s `users.rs`).
+    pub scope: Option<Scope>,
     /// A disabled user can neither log in nor refresh.
     pub disabled: bool,
     /// When the user was created.

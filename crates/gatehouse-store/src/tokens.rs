@@ -147,7 +147,7 @@ impl LoginRow {
             (Some(user_id), Some(username), Some(scope), Some(disabled)) => Some(LoginUser {
                 user_id,
                 username,
-                scope: Scope::parse(&scope).map_err(|e| corrupt("user scope", e))?,
+                scope: crate::users::user_scope_from_column(&scope)?,
                 disabled,
             }),
             _ => None,

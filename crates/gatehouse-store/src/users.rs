@@ -24,13 +24,33 @@ impl UserRow {
         Ok(User {
             password_hash: SecretHash::from_stored(&self.password_hash)
                 .map_err(|e| corrupt("password_hash", e))?,
-            scope: Scope::parse(&self.scope).map_err(|e| corrupt("user scope", e))?,
+            scope: user_scope_from_column(&self.scope)?,
             id: UserId(self.user_id),
             username: self.username,
             disabled: self.disabled,
             created_at: self.created_at,
         })
     }
+}
+
+/// A user's scope as the `users.scope` column holds it: space-separated, and the
+/// empty string for a user not restricted beyond the client (`None`).
+///
+/// The empty string rather than NULL: users created without `--scope` before
+/// issue 12 hold it, and were meant to be unrestricted, so they become so with no
+/// migration (making the column nullable would rebuild the table on SQLite, and
+/// still have to rewrite those rows). An empty set of allowed scopes is not a
+/// state worth storing: every login of such a user would be granted nothing, and
+/// a user who must not log in is disabled instead. In the rotation query a NULL
+/// user scope already means "no user" (the LEFT JOIN found none).
+fn user_scope_column(scope: Option<&Scope>) -> String {
+    scope.map(Scope::to_string).unwrap_or_default()
+}
+
+/// The inverse of [`user_scope_column`].
+pub(crate) fn user_scope_from_column(text: &str) -> Result<Option<Scope>, StoreError> {
+    let scope = Scope::parse(text).map_err(|e| corrupt("user scope", e))?;
+    Ok(Some(scope).filter(|scope| !scope.is_empty()))
 }
 
 const USER_COLUMNS: &str = "user_id, username, password_hash, scope, disabled, created_at";
@@ -52,7 +72,7 @@ impl UserStore for SqlStore {
             .bind(&user.id.0)
             .bind(&user.username)
             .bind(user.password_hash.to_stored())
-            .bind(user.scope.to_string())
+            .bind(user_scope_column(user.scope.as_ref()))
             .bind(user.disabled)
             .bind(user.created_at)
             .execute(pool)

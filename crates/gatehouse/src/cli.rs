@@ -161,9 +161,10 @@ pub struct CreateUser {
     /// Read the password from standard input (required: never on the command line).
     #[arg(long, required = true)]
     pub password_stdin: bool,
-    /// Scopes the user may grant, space-separated.
-    #[arg(long, default_value = "")]
-    pub scope: String,
+    /// Scopes the user may grant, space-separated; without it the user is limited
+    /// only by the client they log in with.
+    #[arg(long)]
+    pub scope: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub json: JsonFlag,

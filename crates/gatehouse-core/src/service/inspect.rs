@@ -22,7 +22,8 @@ pub struct Introspection {
 /// What introspection tells of an active token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActiveToken {
-    /// Granted scope.
+    /// Granted scope; left out when empty (optional in RFC 7662 §2.2).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// The client it was issued to.
     pub client_id: String,

@@ -21,10 +21,10 @@ fn refreshed_scope(
     client: &Client,
     requested: Option<&Scope>,
 ) -> Result<Scope, OAuthError> {
-    let granted = Scope::grant(requested, &login.scope)?;
+    let granted = Scope::regrant(requested, &login.scope)?;
     let mut scope = granted.intersection(&client.scope);
-    if let Some(user) = &login.user {
-        scope = scope.intersection(&user.scope);
+    if let Some(user_scope) = login.user.as_ref().and_then(|user| user.scope.as_ref()) {
+        scope = scope.intersection(user_scope);
     }
     Ok(scope)
 }

@@ -47,8 +47,7 @@ async fn create(store: &SqlStore, args: CreateUser) -> Result<(), AdminError> {
     if args.username.is_empty() || args.username.len() > 255 || args.username.contains('\0') {
         return Err(AdminError::usage("--username must be 1 to 255 characters"));
     }
-    let scope =
-        Scope::parse(&args.scope).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))?;
+    let scope = args.scope.as_deref().map(parse_user_scope).transpose()?;
     let password = read_stdin_secret("--password-stdin", MIN_PASSWORD_LEN)?;
     let password_hash = SecretHash::argon2id(&password, &rng).map_err(AdminError::failed)?;
     let user = User {
@@ -68,12 +67,25 @@ async fn create(store: &SqlStore, args: CreateUser) -> Result<(), AdminError> {
     print(&user_json(&user), args.json)
 }
 
-/// A user as shown by the CLI: never the password hash.
+/// `--scope`: at least one scope. An empty one would be stored as no restriction
+/// (see the store's `users.rs`), the opposite of what it seems to ask.
+fn parse_user_scope(text: &str) -> Result<Scope, AdminError> {
+    let scope = Scope::parse(text).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))?;
+    if scope.is_empty() {
+        return Err(AdminError::usage(
+            "--scope: name at least one scope, or leave --scope out for a user limited only by the client",
+        ));
+    }
+    Ok(scope)
+}
+
+/// A user as shown by the CLI: never the password hash. `scope` is null for a user
+/// limited only by the client.
 fn user_json(user: &User) -> Value {
     json!({
         "user_id": user.id.0,
         "username": user.username,
-        "scope": user.scope.to_string(),
+        "scope": user.scope.as_ref().map(Scope::to_string),
         "disabled": user.disabled,
         "created_at": user.created_at,
     })

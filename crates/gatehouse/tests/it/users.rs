@@ -72,7 +72,7 @@ backend_tests! {
         assert!((before - 5..=unix_now() + 5).contains(&created_at), "{created}");
 
         let bob = db.create_user("bob", PASSWORD, None).await;
-        assert_eq!(bob.created["scope"], "", "no --scope: no scopes: {}", bob.created);
+        assert_eq!(bob.created["scope"], Value::Null, "no --scope: limited by the client alone: {}", bob.created);
         assert_ne!(alice.id, bob.id, "each user has its own id");
     }
 

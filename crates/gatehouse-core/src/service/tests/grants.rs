@@ -22,7 +22,7 @@ async fn with_alice(format: TokenFormat) -> Fixture {
             id: UserId("u-alice".into()),
             username: "alice".into(),
             password_hash: SecretHash::argon2id(&password, &SystemRandom).unwrap(),
-            scope: Scope::parse("read write").unwrap(),
+            scope: Some(Scope::parse("read write").unwrap()),
             disabled: false,
             created_at: NOW,
         })

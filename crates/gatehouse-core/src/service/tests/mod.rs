@@ -3,6 +3,7 @@
 mod grants;
 mod holders;
 mod memory;
+mod user_scope;
 
 use std::sync::Arc;
 
