@@ -20,6 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::ecdsa;
 use crate::secret::sha256;
 use crate::UnixTime;
 
@@ -191,9 +192,12 @@ impl SigningKey {
         &self.access_token_header
     }
 
-    /// Checks a signature this key (or its public half) made over `message`.
+    /// Checks a signature this key (or its public half) made over `message`. An ES256
+    /// signature in the high-S form is refused: this key never makes one (see
+    /// [`crate::ecdsa`]), so it can only be someone's rewrite of a real one.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         let (alg, public): (&'static dyn VerificationAlgorithm, &[u8]) = match (&self.pair, self.alg) {
+            (KeyPair::Ecdsa(_), _) if ecdsa::is_high_s(signature) => return false,
             (KeyPair::Ecdsa(pair), _) => (&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref()),
             (KeyPair::Ed25519(pair), _) => (&ED25519, pair.public_key().as_ref()),
             (KeyPair::Rsa(pair), SigningAlg::PS256) => {
@@ -210,11 +214,15 @@ impl SigningKey {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let fail = |e: aws_lc_rs::error::Unspecified| KeyError(format!("sign: {e}"));
         match &self.pair {
-            KeyPair::Ecdsa(pair) => Ok(pair
-                .sign(&AwsRandom::new(), message)
-                .map_err(fail)?
-                .as_ref()
-                .to_vec()),
+            KeyPair::Ecdsa(pair) => {
+                let mut signature = pair
+                    .sign(&AwsRandom::new(), message)
+                    .map_err(fail)?
+                    .as_ref()
+                    .to_vec();
+                ecdsa::normalize_low_s(&mut signature);
+                Ok(signature)
+            }
             KeyPair::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
             KeyPair::Rsa(pair) => {
                 let padding = if self.alg == SigningAlg::PS256 {
@@ -316,6 +324,36 @@ mod tests {
             let signature = key.sign(b"message").unwrap();
             assert!(key.verify(b"message", &signature));
             assert!(!key.verify(b"messagE", &signature));
+        }
+    }
+
+    #[test]
+    fn es256_signs_low_s_only_and_refuses_the_high_s_twin() {
+        let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+        let KeyPair::Ecdsa(pair) = &key.pair else {
+            unreachable!()
+        };
+        // The premise: aws-lc-rs alone gives a high s about half the time.
+        let raw_high = (0..64)
+            .filter(|_| ecdsa::is_high_s(pair.sign(&AwsRandom::new(), b"m").unwrap().as_ref()))
+            .count();
+        assert!(raw_high > 0, "aws-lc-rs gave no high-S signature in 64");
+        let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref().to_vec());
+        for i in 0..256 {
+            let message = format!("message {i}");
+            let signature = key.sign(message.as_bytes()).unwrap();
+            assert!(!ecdsa::is_high_s(&signature), "signature {i} is high-S");
+            assert!(
+                key.verify(message.as_bytes(), &signature),
+                "signature {i} does not verify"
+            );
+            // The twin is a valid ECDSA signature; only the low-S rule refuses it.
+            let twin = ecdsa::high_s_twin(&signature);
+            assert!(public.verify(message.as_bytes(), &twin).is_ok());
+            assert!(
+                !key.verify(message.as_bytes(), &twin),
+                "the high-S twin of {i} verifies"
+            );
         }
     }
 

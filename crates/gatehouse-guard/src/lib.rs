@@ -49,6 +49,7 @@ mod bearer;
 mod claims;
 mod config;
 mod discovery;
+mod ecdsa;
 mod error;
 mod introspect;
 mod jwks;

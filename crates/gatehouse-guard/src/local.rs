@@ -98,6 +98,12 @@ impl LocalValidator {
                 "The access token's algorithm does not match its key.",
             ));
         }
+        // ECDSA's second spelling of a signature, (r, n − s): see `ecdsa.rs`.
+        if header.alg == Algorithm::ES256 && crate::ecdsa::has_high_s(token) {
+            return Err(Rejection::InvalidToken(
+                "The access token's signature is invalid.",
+            ));
+        }
         let claims = decode::<Claims>(token, &key.key, validation)
             .map_err(|e| {
                 Rejection::InvalidToken(match e.kind() {
