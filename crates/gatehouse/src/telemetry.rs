@@ -1,11 +1,19 @@
 //! Logs and metrics. Logs go to stderr (stdout is the admin commands' output), as text
 //! or JSON lines, filtered by `GATEHOUSE_LOG` (tracing's `EnvFilter` syntax).
+//!
+//! Log lines carry values a request chose (a claimed client id, say), so neither
+//! format lets a value break out of its field: JSON strings are escaped by serde, and
+//! the text format writes fields through [`EscapedFields`].
 
+use std::fmt::{self, Write as _};
 use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing::field::{Field, Visit};
 use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -27,10 +35,133 @@ pub fn init_logging(format: LogFormat) -> WorkerGuard {
         .with_ansi(std::io::stderr().is_terminal());
     // A second initialisation (in a test process) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.fmt_fields(EscapedFields).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     guard
+}
+
+/// The text format's fields, `name=value` separated by spaces, written so that no
+/// value can end the line, pass for another field or reach a terminal as a control
+/// sequence (issue 12, point 5: a client id holding CR LF forged an audit line).
+///
+/// A value is written bare when it holds only printable characters other than
+/// whitespace, `"`, `\` and `=`; otherwise it is quoted, with `\`, `"` and every
+/// control or invisible character escaped as Rust does (`\r`, `\n`, `\u{1b}`).
+/// The empty value is `""`. The message stays bare, as a sentence, with the same
+/// characters escaped. Field names are static, so they are written as they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EscapedFields;
+
+impl<'w> MakeVisitor<Writer<'w>> for EscapedFields {
+    type Visitor = EscapingVisitor<'w>;
+
+    fn make_visitor(&self, writer: Writer<'w>) -> Self::Visitor {
+        EscapingVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        }
+    }
+}
+
+/// Writes one event's or span's fields for [`EscapedFields`].
+pub struct EscapingVisitor<'w> {
+    writer: Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl EscapingVisitor<'_> {
+    fn write_field(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let name = field.name();
+        // The `log` crate's metadata, already shown in the line's prefix.
+        if name.starts_with("log.") {
+            return;
+        }
+        self.result = self.try_write_field(name.strip_prefix("r#").unwrap_or(name), value);
+    }
+
+    fn try_write_field(&mut self, name: &str, value: &str) -> fmt::Result {
+        if !std::mem::take(&mut self.first) {
+            self.writer.write_char(' ')?;
+        }
+        if name == "message" {
+            return write_escaped(&mut self.writer, value);
+        }
+        if self.writer.has_ansi_escapes() {
+            // Italic name, dimmed `=`: what tracing-subscriber's own fields look like.
+            write!(self.writer, "\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m")?;
+        } else {
+            write!(self.writer, "{name}=")?;
+        }
+        if value.is_empty() || value.chars().any(needs_quotes) {
+            write!(self.writer, "{value:?}")
+        } else {
+            self.writer.write_str(value)
+        }
+    }
+}
+
+/// Whether a character must not appear bare in a text-format value: it would
+/// separate fields (whitespace), start a quoted value or another field (`"`, `=`),
+/// make an escape ambiguous (`\`), or is invisible or a control character.
+fn needs_quotes(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '"' | '\\' | '=') || is_unprintable(c)
+}
+
+/// A control character, or one Rust's `Debug` escapes as invisible (a bidi override,
+/// a zero-width space, a lone combining mark).
+fn is_unprintable(c: char) -> bool {
+    !matches!(c, '\'' | '"' | '\\') && c.escape_debug().len() > 1
+}
+
+/// `text` with every unprintable character escaped and nothing quoted.
+fn write_escaped(writer: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if is_unprintable(c) {
+            write!(writer, "{}", c.escape_debug())?;
+        } else {
+            writer.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
+impl Visit for EscapingVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.write_field(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let mut text = value.to_string();
+        let mut source = value.source();
+        while let Some(cause) = source {
+            let _ = write!(text, ": {cause}");
+            source = cause.source();
+        }
+        self.write_field(field, &text);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // `%value` arrives here too, its Debug being its Display.
+        self.write_field(field, &format!("{value:?}"));
+    }
+}
+
+impl VisitOutput<fmt::Result> for EscapingVisitor<'_> {
+    fn finish(self) -> fmt::Result {
+        self.result
+    }
+}
+
+impl VisitFmt for EscapingVisitor<'_> {
+    fn writer(&mut self) -> &mut dyn fmt::Write {
+        &mut self.writer
+    }
 }
 
 /// Latency buckets, in seconds: from 100 µs (a cached token) to 10 s (a timeout).
@@ -55,4 +186,92 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use super::EscapedFields;
+
+    /// A log writer that keeps what it is given.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What the text format writes for the events `emit` records.
+    fn text_log(ansi: bool, emit: impl FnOnce()) -> String {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(EscapedFields)
+            .with_writer(move || writer.clone())
+            .with_ansi(ansi)
+            .without_time()
+            .with_target(false)
+            .with_level(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = capture.0.lock().unwrap().clone();
+        String::from_utf8(bytes).expect("UTF-8 log")
+    }
+
+    #[test]
+    fn control_characters_in_a_value_stay_on_one_line_and_escaped() {
+        let forged =
+            "x\r\n2026-01-01T00:00:00Z  INFO gatehouse::audit: event=token_issued client_id=admin\u{1b}[2J";
+        let log = text_log(
+            false,
+            || tracing::info!(event = "token_refused", client_id = %forged, grant = "password"),
+        );
+        assert_eq!(
+            log,
+            "event=token_refused client_id=\"x\\r\\n2026-01-01T00:00:00Z  INFO gatehouse::audit: \
+             event=token_issued client_id=admin\\u{1b}[2J\" grant=password\n"
+        );
+    }
+
+    #[test]
+    fn a_value_cannot_pass_for_another_field() {
+        let log = text_log(
+            false,
+            || tracing::info!(a = %"1 b=2", c = %"say \"hi\"", d = %"", e = %"back\\slash", f = %"\u{202e}", g = "plain-value_1.2:3/4"),
+        );
+        assert_eq!(
+            log,
+            "a=\"1 b=2\" c=\"say \\\"hi\\\"\" d=\"\" e=\"back\\\\slash\" f=\"\\u{202e}\" g=plain-value_1.2:3/4\n"
+        );
+    }
+
+    #[test]
+    fn the_message_is_a_bare_sentence_with_control_characters_escaped() {
+        let log = text_log(false, || {
+            tracing::info!(n = 3, ok = true, "listening, as before\n\u{1b}[31m")
+        });
+        assert_eq!(log, "listening, as before\\n\\u{1b}[31m n=3 ok=true\n");
+    }
+
+    #[test]
+    fn on_a_terminal_names_are_styled_and_values_still_escaped() {
+        let log = text_log(true, || tracing::info!(client_id = %"\u{1b}[31mred"));
+        assert!(
+            log.contains("\u{1b}[3mclient_id\u{1b}[0m\u{1b}[2m=\u{1b}[0m\"\\u{1b}[31mred\""),
+            "{log:?}"
+        );
+        assert!(
+            !log.contains("\u{1b}[31m"),
+            "a raw escape from the value: {log:?}"
+        );
+    }
 }
