@@ -2,17 +2,22 @@
 //! that each connection gets the limits an exposed authorization server needs.
 //!
 //! - at most `max_connections` at once; beyond, new ones wait in the kernel's backlog;
+//! - at most `max_connections_per_address` of them from one address, trusted proxies
+//!   excepted; beyond, a new one is closed as soon as it is accepted ([`per_address`]);
 //! - request heads: at most 16 KiB and 100 header fields (431 beyond; hyper's field
 //!   limit, kept at its default so the fields stay on the stack), and, on HTTP/1.1,
 //!   they must arrive within `request_timeout` (hyper's header read timeout, which
 //!   also bounds how long a kept-alive connection may wait for its next request);
 //! - a connection with no byte in either direction for `idle_timeout` is closed
-//!   (HTTP/2 included);
+//!   (HTTP/2 included), and so is one that has had no request in flight for
+//!   `idle_timeout`, whatever else its peer sends (HTTP/2 PINGs: [`in_flight`]);
 //! - TLS (optional) with HTTP/2 and HTTP/1.1 by ALPN, and a handshake that must end
 //!   within `request_timeout`;
 //! - on shutdown, no new connections; open ones finish their requests.
 
 pub mod idle;
+pub mod in_flight;
+pub mod per_address;
 pub mod tls;
 
 use std::future::Future;
@@ -21,18 +26,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 use tower_http::add_extension::AddExtension;
 
 use self::idle::IdleTimeout;
+use self::in_flight::InFlight;
+use self::per_address::{AddressSlots, OverCap};
+use crate::http::client_address::TrustedProxies;
 
 /// The largest request head accepted, in bytes (start line and headers).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -40,14 +51,21 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long open connections get to finish after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
+/// At most one warning this often about connections refused for the per-address cap
+/// (the metric counts each): a flood of them must not become a flood of log lines.
+const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Connections open at once.
     pub max_connections: usize,
+    /// Connections open at once from one address (trusted proxies excepted); 0: no cap.
+    pub max_connections_per_address: usize,
     /// Headers of one request, and a TLS handshake, must arrive within this.
     pub request_timeout: Duration,
-    /// A connection silent this long is closed.
+    /// A connection silent this long, or without a request in flight this long, is
+    /// closed.
     pub idle_timeout: Duration,
 }
 
@@ -56,12 +74,25 @@ pub struct Listener {
     tcp: TcpListener,
     tls: Option<TlsAcceptor>,
     limits: Limits,
+    address_slots: AddressSlots,
 }
 
 impl Listener {
-    /// Serves on `tcp`, over TLS when `tls` is given.
-    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>, limits: Limits) -> Self {
-        Self { tcp, tls, limits }
+    /// Serves on `tcp`, over TLS when `tls` is given. Connections from
+    /// `trusted_proxies` are not held to `max_connections_per_address`.
+    pub fn new(
+        tcp: TcpListener,
+        tls: Option<TlsAcceptor>,
+        limits: Limits,
+        trusted_proxies: TrustedProxies,
+    ) -> Self {
+        let address_slots = AddressSlots::new(limits.max_connections_per_address, trusted_proxies);
+        Self {
+            tcp,
+            tls,
+            limits,
+            address_slots,
+        }
     }
 
     /// The bound address.
@@ -73,8 +104,11 @@ impl Listener {
     /// the open ones to finish their requests.
     pub async fn serve(self, app: Router, shutdown: impl Future<Output = ()> + Send) {
         let builder = self.connection_builder();
-        let graceful = GracefulShutdown::new();
+        // Each connection holds a receiver until it ends: the send tells them all to
+        // finish, and the sender sees when the last one has.
+        let (draining, _) = watch::channel(());
         let permits = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
+        let mut refusals = Refusals::new();
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -96,17 +130,26 @@ impl Listener {
                 },
                 () = &mut shutdown => break,
             };
+            let address_slot = match self.address_slots.claim(peer.ip()) {
+                Ok(slot) => slot,
+                Err(OverCap) => {
+                    // Dropping the stream closes it; its permit goes back at once.
+                    refusals.count(peer);
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
             let connection = Connection {
                 builder: builder.clone(),
-                service: TowerToHyperService::new(AddExtension::new(app.clone(), ConnectInfo(peer))),
-                watcher: graceful.watcher(),
+                service: AddExtension::new(app.clone(), ConnectInfo(peer)),
+                draining: draining.subscribe(),
                 idle_timeout: self.limits.idle_timeout,
+                closing_deadline: self.limits.request_timeout,
             };
             let tls = self.tls.clone();
             let handshake_timeout = self.limits.request_timeout;
             tokio::spawn(async move {
-                let _permit = permit;
+                let _permits = (permit, address_slot);
                 match tls {
                     None => connection.serve(stream).await,
                     Some(acceptor) => {
@@ -120,7 +163,8 @@ impl Listener {
             });
         }
         drop(self.tcp);
-        if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
+        let _ = draining.send(());
+        if tokio::time::timeout(DRAIN_DEADLINE, draining.closed())
             .await
             .is_err()
         {
@@ -144,23 +188,99 @@ impl Listener {
     }
 }
 
+/// Connections refused for the per-address cap: each counted in
+/// `gatehouse_connections_refused_total{reason="per_address"}`, and a warning at most
+/// once a [`REFUSAL_WARNING_INTERVAL`].
+struct Refusals {
+    counter: metrics::Counter,
+    last_warning: Option<Instant>,
+    since_last_warning: u64,
+}
+
+impl Refusals {
+    fn new() -> Self {
+        Self {
+            counter: metrics::counter!("gatehouse_connections_refused_total", "reason" => "per_address"),
+            last_warning: None,
+            since_last_warning: 0,
+        }
+    }
+
+    fn count(&mut self, peer: SocketAddr) {
+        self.counter.increment(1);
+        self.since_last_warning += 1;
+        let now = Instant::now();
+        if self
+            .last_warning
+            .is_none_or(|last| now.duration_since(last) >= REFUSAL_WARNING_INTERVAL)
+        {
+            tracing::warn!(
+                address = %peer.ip(),
+                refused = self.since_last_warning,
+                "connections refused: their address already holds max_connections_per_address"
+            );
+            self.last_warning = Some(now);
+            self.since_last_warning = 0;
+        }
+    }
+}
+
 /// What one connection task needs.
 struct Connection {
     builder: Builder<TokioExecutor>,
-    service: TowerToHyperService<AddExtension<Router, ConnectInfo<SocketAddr>>>,
-    watcher: Watcher,
+    service: AddExtension<Router, ConnectInfo<SocketAddr>>,
+    /// Changes (or closes) when the server shuts down; held until the connection ends.
+    draining: watch::Receiver<()>,
     idle_timeout: Duration,
+    /// How long a connection closed for idleness may take to say goodbye (an HTTP/2
+    /// GOAWAY exchange, a response the peer is slow to take) before it is dropped.
+    closing_deadline: Duration,
 }
 
 impl Connection {
-    async fn serve<I>(self, io: I)
+    async fn serve<I>(mut self, io: I)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let in_flight = InFlight::new();
+        let counted = in_flight.clone();
+        let service = ServiceExt::<Request<Incoming>>::map_future(self.service, move |answer| {
+            let request = counted.start();
+            async move {
+                let answer = answer.await;
+                drop(request);
+                answer
+            }
+        });
         let io = TokioIo::new(IdleTimeout::new(io, self.idle_timeout));
-        let connection = self.builder.serve_connection_with_upgrades(io, self.service);
-        if let Err(e) = self.watcher.watch(connection.into_owned()).await {
-            tracing::debug!(error = %e, "connection ended with an error");
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(io, TowerToHyperService::new(service));
+        tokio::pin!(connection);
+        let deadline = tokio::select! {
+            ended = connection.as_mut() => return report_end(ended),
+            // The listener's drain deadline bounds the rest.
+            _ = self.draining.changed() => None,
+            () = in_flight.idle_for(self.idle_timeout) => {
+                tracing::debug!("closing a connection without a request in flight for idle_timeout");
+                Some(self.closing_deadline)
+            }
+        };
+        // HTTP/1.1: closes once the request being read (if any) is answered; HTTP/2:
+        // GOAWAY, then closes once the open streams end.
+        connection.as_mut().graceful_shutdown();
+        match deadline {
+            None => report_end(connection.await),
+            Some(deadline) => match tokio::time::timeout(deadline, connection).await {
+                Ok(ended) => report_end(ended),
+                Err(_) => tracing::debug!("an idle connection did not close in time: dropped"),
+            },
         }
+    }
+}
+
+fn report_end(ended: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }

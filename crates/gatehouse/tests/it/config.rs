@@ -228,6 +228,12 @@ async fn bad_settings_stop_startup_with_one_line_and_status_2() {
             &["trusted_proxies"],
         ),
         BadSetting::new(
+            "env: a negative per-address connection cap",
+            valid_and(&[]),
+            &["max_connections_per_address"],
+        )
+        .env("GATEHOUSE_MAX_CONNECTIONS_PER_ADDRESS", "-1"),
+        BadSetting::new(
             "flag: alg none",
             valid_and(&["--signing-alg", "none"]),
             &["signing_alg"],
