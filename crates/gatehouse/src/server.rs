@@ -102,10 +102,9 @@ impl Server {
         };
 
         let clients = Arc::new(CachedClients::new(store.clone(), CLIENT_CACHE_CAPACITY));
-        let known_clients = clients
-            .load_known_ids()
-            .await
-            .map_err(|e| ServeError::Failed(format!("cannot read the registered clients (database_url): {e}")))?;
+        let known_clients = clients.load_known_ids().await.map_err(|e| {
+            ServeError::Failed(format!("cannot read the registered clients (database_url): {e}"))
+        })?;
         tracing::debug!(clients = known_clients, "registered client ids loaded");
         let stores = Stores {
             clients: clients.clone(),
