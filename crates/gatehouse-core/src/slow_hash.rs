@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use crate::{ClientSecret, OAuthError, SecretHash};
 
 /// How long a verification waits for a slot by default before it is refused.
-pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(1);
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// The slots for slow hash verifications.
 #[derive(Clone)]

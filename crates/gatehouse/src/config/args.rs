@@ -119,7 +119,7 @@ pub struct ConfigArgs {
     )]
     pub rate_limit_per_address: Option<String>,
     /// Slow (Argon2id) verifications of imported client secrets and user passwords run
-    /// at once; a request that finds every slot busy for a second is answered 503
+    /// at once; a request that finds every slot busy for five seconds is answered 503
     /// with Retry-After. Default: half the cores, at least 1.
     #[arg(
         long,

@@ -23,8 +23,11 @@
 //!
 //! An attempt takes its place before its password is checked: it is counted as a
 //! failure from the moment it is admitted, and a success or an attempt whose password
-//! was never checked gives the place back. So N concurrent guesses get no more checks
-//! than N sequential ones. `lockout_threshold = 0` turns all of this off. Time lifts
+//! was never checked gives the place back. An attempt that would be refused only
+//! because of attempts still being checked waits (at most [`SETTLE_WAIT`]) for them
+//! to settle, then is decided on their outcome. So N concurrent attempts get exactly
+//! the checks N sequential ones would: concurrent guesses no more, and concurrent
+//! right passwords (a service opening many sessions at once) all of them. `lockout_threshold = 0` turns all of this off. Time lifts
 //! everything: a record is forgotten `lockout_duration` after its last failure.
 //! Refusals are 429 with `Retry-After`, decided before the password is checked, so a
 //! locked pair learns nothing, not even whether a password was right.
@@ -37,6 +40,7 @@ use std::time::Duration;
 
 use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config;
@@ -51,6 +55,8 @@ const MAX_RECORDS: usize = 100_000;
 pub const KNOWN_ADDRESSES_PER_USER: usize = 8;
 /// How long a successful login's address is remembered.
 pub const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest wait of an attempt for the attempts ahead of it to settle.
+pub const SETTLE_WAIT: Duration = Duration::from_secs(10);
 
 /// The limits in force.
 pub struct Protection {
@@ -62,7 +68,10 @@ pub struct Protection {
 /// The failures of one key.
 #[derive(Debug, Clone, Copy)]
 struct Failures {
+    /// Failures, counting the attempts still being checked.
     count: u32,
+    /// Attempts still being checked.
+    pending: u32,
     last: Instant,
 }
 
@@ -80,11 +89,24 @@ struct LoginGuard {
     threshold: u32,
     duration: Duration,
     records: Mutex<LoginRecords>,
+    /// Woken whenever an attempt settles.
+    settled: Notify,
+}
+
+/// Why an attempt may not go ahead now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Blocked {
+    /// How long to wait.
+    wait: Duration,
+    /// Whether attempts still being checked are what blocks it: their outcome may
+    /// lift the block.
+    by_pending: bool,
 }
 
 /// A password attempt that holds its place in the brake. It counts as a failure
 /// unless [`LoginAttempt::succeeded`] or [`LoginAttempt::not_checked`] says otherwise,
-/// so an attempt whose client hangs up mid-check still counts.
+/// so an attempt whose client hangs up mid-check still counts. However it ends, it
+/// settles when dropped, waking the attempts waiting behind it.
 #[must_use = "an attempt counts as a failure unless settled"]
 pub struct LoginAttempt<'a> {
     guard: &'a LoginGuard,
@@ -110,6 +132,12 @@ impl LoginAttempt<'_> {
     }
 }
 
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        self.guard.settle(&self.username, self.address);
+    }
+}
+
 fn keyed_limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<DefaultKeyedRateLimiter<K>> {
     let rate = NonZeroU32::new(per_second)?;
     let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
@@ -126,6 +154,7 @@ impl Protection {
                 threshold: settings.lockout_threshold,
                 duration: settings.lockout_duration,
                 records: Mutex::new(LoginRecords::default()),
+                settled: Notify::new(),
             },
         }
     }
@@ -155,15 +184,39 @@ impl Protection {
     }
 
     /// Takes a place in the brake for a password attempt of `username` from
-    /// `address`, before the password is checked; `Err` is how long to wait.
-    pub fn begin_login(&self, username: &str, address: Option<IpAddr>) -> Result<LoginAttempt<'_>, Duration> {
+    /// `address`, before the password is checked; `Err` is how long to wait. Blocked
+    /// only by attempts still being checked, it waits for them to settle first.
+    pub async fn begin_login(
+        &self,
+        username: &str,
+        address: Option<IpAddr>,
+    ) -> Result<LoginAttempt<'_>, Duration> {
         let address = address_or_unspecified(address);
-        self.logins.begin(username, address, Instant::now())?;
-        Ok(LoginAttempt {
-            guard: &self.logins,
-            username: username.to_owned(),
-            address,
-        })
+        let deadline = Instant::now() + SETTLE_WAIT;
+        loop {
+            // Registered before the decision, so a settling in between is not missed.
+            let settled = self.logins.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            match self.logins.begin(username, address, Instant::now()) {
+                Ok(()) => {
+                    return Ok(LoginAttempt {
+                        guard: &self.logins,
+                        username: username.to_owned(),
+                        address,
+                    })
+                }
+                Err(Blocked {
+                    by_pending: true,
+                    wait,
+                }) => {
+                    if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                        return Err(wait);
+                    }
+                }
+                Err(Blocked { wait, .. }) => return Err(wait),
+            }
+        }
     }
 
     /// Forgets rate-limit state that no longer matters (call now and then).
@@ -201,7 +254,7 @@ impl LoginGuard {
 
     /// Decides an attempt and, when it may go ahead, counts it as a failure at once
     /// (under the same lock, so concurrent attempts see each other).
-    fn begin(&self, username: &str, address: IpAddr, now: Instant) -> Result<(), Duration> {
+    fn begin(&self, username: &str, address: IpAddr, now: Instant) -> Result<(), Blocked> {
         if self.threshold == 0 {
             return Ok(());
         }
@@ -210,24 +263,36 @@ impl LoginGuard {
             seen.iter()
                 .any(|(a, at)| *a == address && now < *at + KNOWN_ADDRESS_TTL)
         });
-        let wait_until = |until: Instant| if now < until { Err(until - now) } else { Ok(()) };
+        let wait_until = |until: Instant, failures: &Failures| {
+            if now < until {
+                Err(Blocked {
+                    wait: until - now,
+                    by_pending: failures.pending > 0,
+                })
+            } else {
+                Ok(())
+            }
+        };
         if let Some(pair) = self.live(records.pairs.get(&(username.to_owned(), address)), now) {
             if pair.count >= self.threshold && !known {
-                wait_until(pair.last + self.duration)?;
+                wait_until(pair.last + self.duration, &pair)?;
             } else if pair.count >= FREE_ATTEMPTS {
                 let exponent = (pair.count - FREE_ATTEMPTS).min(6);
-                wait_until(pair.last + Duration::from_secs(1 << exponent).min(MAX_DELAY))?;
+                wait_until(
+                    pair.last + Duration::from_secs(1 << exponent).min(MAX_DELAY),
+                    &pair,
+                )?;
             }
         }
         if !known {
             if let Some(from_address) = self.live(records.addresses.get(&address), now) {
                 if from_address.count >= self.threshold.saturating_mul(5) {
-                    wait_until(from_address.last + self.duration)?;
+                    wait_until(from_address.last + self.duration, &from_address)?;
                 }
             }
             if let Some(user) = self.live(records.usernames.get(username), now) {
                 if user.count >= self.threshold.saturating_mul(2) {
-                    wait_until(user.last + Duration::from_secs(1))?;
+                    wait_until(user.last + Duration::from_secs(1), &user)?;
                 }
             }
         }
@@ -250,8 +315,13 @@ impl LoginGuard {
                 1
             };
             entry.last = now;
+            entry.pending = entry.pending.saturating_add(1);
         };
-        let fresh = Failures { count: 0, last: now };
+        let fresh = Failures {
+            count: 0,
+            pending: 0,
+            last: now,
+        };
         bump(
             records
                 .pairs
@@ -260,6 +330,26 @@ impl LoginGuard {
         );
         bump(records.addresses.entry(address).or_insert(fresh));
         bump(records.usernames.entry(username.to_owned()).or_insert(fresh));
+    }
+
+    /// An attempt is no longer being checked: wakes those waiting behind it.
+    fn settle(&self, username: &str, address: IpAddr) {
+        if self.threshold == 0 {
+            return;
+        }
+        {
+            let mut records = self.lock();
+            let records = &mut *records;
+            fn settle_one<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: &K) {
+                if let Some(entry) = map.get_mut(key) {
+                    entry.pending = entry.pending.saturating_sub(1);
+                }
+            }
+            settle_one(&mut records.pairs, &(username.to_owned(), address));
+            settle_one(&mut records.addresses, &address);
+            settle_one(&mut records.usernames, &username.to_owned());
+        }
+        self.settled.notify_waiters();
     }
 
     /// Undoes the failure counted by [`LoginGuard::begin`].
@@ -272,7 +362,7 @@ impl LoginGuard {
         fn undo<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: &K) {
             if let Some(entry) = map.get_mut(key) {
                 entry.count = entry.count.saturating_sub(1);
-                if entry.count == 0 {
+                if entry.count == 0 && entry.pending <= 1 {
                     map.remove(key);
                 }
             }
@@ -341,11 +431,16 @@ mod tests {
             threshold,
             duration: Duration::from_secs(900),
             records: Mutex::new(LoginRecords::default()),
+            settled: Notify::new(),
         }
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+
+    fn try_begin(g: &LoginGuard, username: &str, address: IpAddr, now: Instant) -> Result<(), Duration> {
+        g.begin(username, address, now).map_err(|blocked| blocked.wait)
+    }
 
     /// A failure recorded without asking (as from a check already admitted).
     fn fail(g: &LoginGuard, username: &str, address: IpAddr, now: Instant) {
@@ -358,25 +453,25 @@ mod tests {
         let g = guard(10);
         let t0 = Instant::now();
         for i in 0..3 {
-            assert_eq!(g.begin("bob", A, t0), Ok(()), "attempt {i} is free");
+            assert_eq!(try_begin(&g, "bob", A, t0), Ok(()), "attempt {i} is free");
         }
-        assert_eq!(g.begin("bob", A, t0), Err(Duration::from_secs(1)));
-        assert_eq!(g.begin("bob", A, t0 + Duration::from_secs(1)), Ok(()));
+        assert_eq!(try_begin(&g, "bob", A, t0), Err(Duration::from_secs(1)));
+        assert_eq!(try_begin(&g, "bob", A, t0 + Duration::from_secs(1)), Ok(()));
         assert_eq!(
-            g.begin("bob", A, t0 + Duration::from_secs(2)),
+            try_begin(&g, "bob", A, t0 + Duration::from_secs(2)),
             Err(Duration::from_secs(1))
         );
         let mut now = t0 + Duration::from_secs(1);
         for _ in 4..10 {
             now += Duration::from_secs(60);
-            assert_eq!(g.begin("bob", A, now), Ok(()));
+            assert_eq!(try_begin(&g, "bob", A, now), Ok(()));
         }
         // Ten failures: locked for the lockout duration, whatever the delay.
         assert_eq!(
-            g.begin("bob", A, now + Duration::from_secs(120)),
+            try_begin(&g, "bob", A, now + Duration::from_secs(120)),
             Err(Duration::from_secs(780))
         );
-        assert_eq!(g.begin("bob", A, now + Duration::from_secs(900)), Ok(()));
+        assert_eq!(try_begin(&g, "bob", A, now + Duration::from_secs(900)), Ok(()));
     }
 
     #[test]
@@ -385,7 +480,7 @@ mod tests {
         // checked): no more go ahead than would one after another.
         let g = guard(10);
         let now = Instant::now();
-        let admitted = (0..100).filter(|_| g.begin("bob", A, now).is_ok()).count();
+        let admitted = (0..100).filter(|_| try_begin(&g, "bob", A, now).is_ok()).count();
         assert_eq!(admitted, FREE_ATTEMPTS as usize);
         // The same for one username from many addresses: the username-wide brake
         // admits one a second once it is on.
@@ -395,7 +490,8 @@ mod tests {
         }
         let admitted = (0..100u8)
             .filter(|i| {
-                g.begin(
+                try_begin(
+                    &g,
                     "carol",
                     IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, *i)),
                     now + Duration::from_secs(1),
@@ -406,12 +502,44 @@ mod tests {
         assert_eq!(admitted, 1);
     }
 
+    #[tokio::test]
+    async fn concurrent_right_passwords_wait_for_the_ones_ahead_instead_of_being_refused() {
+        let p = Protection::new(&config::Protection {
+            rate_per_client: 0,
+            rate_per_address: 0,
+            lockout_threshold: 10,
+            lockout_duration: Duration::from_secs(900),
+            password_hash_concurrency: 1,
+        });
+        let p = &p;
+        // Ten logins at once: three go ahead, the rest wait for them and go ahead
+        // as they succeed.
+        let logins = (0..10).map(|_| async move {
+            let attempt = p.begin_login("erin", Some(A)).await?;
+            tokio::task::yield_now().await;
+            attempt.succeeded();
+            Ok::<(), Duration>(())
+        });
+        let outcomes = futures::future::join_all(logins).await;
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        // Ten wrong ones at once: three are checked, the rest are refused once
+        // those three have failed.
+        let guesses = (0..10).map(|_| async move {
+            let attempt = p.begin_login("frank", Some(A)).await?;
+            tokio::task::yield_now().await;
+            attempt.failed();
+            Ok::<(), Duration>(())
+        });
+        let outcomes = futures::future::join_all(guesses).await;
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 3, "{outcomes:?}");
+    }
+
     #[test]
     fn an_unchecked_attempt_gives_its_place_back() {
         let g = guard(10);
         let now = Instant::now();
         for _ in 0..10 {
-            assert_eq!(g.begin("bob", A, now), Ok(()));
+            assert_eq!(try_begin(&g, "bob", A, now), Ok(()));
             g.give_back("bob", A);
         }
         let records = g.lock();
@@ -426,27 +554,27 @@ mod tests {
             fail(&g, "bob", A, now);
             now += Duration::from_secs(1);
         }
-        assert!(g.begin("bob", A, now).is_err());
+        assert!(try_begin(&g, "bob", A, now).is_err());
         // From elsewhere: at most a one-second brake, never a lock.
-        let wait = g.begin("bob", B, now).err().unwrap_or_default();
+        let wait = try_begin(&g, "bob", B, now).err().unwrap_or_default();
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
-        assert_eq!(g.begin("bob", B, now + Duration::from_secs(1)), Ok(()));
+        assert_eq!(try_begin(&g, "bob", B, now + Duration::from_secs(1)), Ok(()));
     }
 
     #[test]
     fn a_known_address_is_not_held_by_failures_from_elsewhere_nor_locked() {
         let g = guard(10);
         let now = Instant::now();
-        g.begin("dave", A, now).unwrap();
+        try_begin(&g, "dave", A, now).unwrap();
         g.succeeded("dave", A, now);
         // A distributed attack on the username: everywhere else is braked…
         for i in 0..=255u8 {
             fail(&g, "dave", IpAddr::V4(std::net::Ipv4Addr::new(10, 2, 0, i)), now);
         }
-        assert!(g.begin("dave", B, now).is_err());
+        assert!(try_begin(&g, "dave", B, now).is_err());
         // …but every attempt from the address dave used goes through.
         for _ in 0..3 {
-            assert_eq!(g.begin("dave", A, now), Ok(()));
+            assert_eq!(try_begin(&g, "dave", A, now), Ok(()));
             g.succeeded("dave", A, now);
         }
         // Strangers behind the same address (a NAT) guessing dave's password: the
@@ -459,12 +587,12 @@ mod tests {
             }
         }
         assert!(
-            g.begin("someone-else", A, now).is_err(),
+            try_begin(&g, "someone-else", A, now).is_err(),
             "stuffing locks the address"
         );
         now += MAX_DELAY;
         assert_eq!(
-            g.begin("dave", A, now),
+            try_begin(&g, "dave", A, now),
             Ok(()),
             "dave waits at most {MAX_DELAY:?}"
         );
@@ -478,16 +606,16 @@ mod tests {
             fail(&g, &format!("user{i}"), A, now);
         }
         assert!(
-            g.begin("someone-else", A, now).is_err(),
+            try_begin(&g, "someone-else", A, now).is_err(),
             "50 usernames from one address"
         );
-        assert_eq!(g.begin("someone-else", B, now), Ok(()));
+        assert_eq!(try_begin(&g, "someone-else", B, now), Ok(()));
         for _ in 0..5 {
             fail(&g, "carol", B, now);
         }
-        assert!(g.begin("carol", B, now).is_err());
+        assert!(try_begin(&g, "carol", B, now).is_err());
         g.succeeded("carol", B, now);
-        assert_eq!(g.begin("carol", B, now), Ok(()));
+        assert_eq!(try_begin(&g, "carol", B, now), Ok(()));
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub async fn token(
     // A password attempt takes its place in the brake before anything is checked.
     let login = match &parsed.grant {
         Ok(GrantRequest::Password { username, .. }) => {
-            match state.protection.begin_login(username, request.peer) {
+            match state.protection.begin_login(username, request.peer).await {
                 Ok(attempt) => Some(attempt),
                 Err(wait) => {
                     refused(&client_id, grant, "login_locked");
