@@ -44,9 +44,7 @@
 # tree; BENCH_REV names it), BENCH_RESULTS (default
 # bench/results/latest-attack-<backend>.md).
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" attack
 
 DURATION="${DURATION:-20}"
 CONNECTIONS="${CONNECTIONS:-200}"
@@ -64,8 +62,6 @@ BENCH_LOG="${BENCH_LOG:-info}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
 KEEP_TMP="${KEEP_TMP:-0}"
 read -ra EXTRA_SERVER_FLAGS <<<"${SERVER_FLAGS:-}"
-export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-export LC_ALL=C
 
 HONEST_XFF=192.0.2.10
 VICTIM_XFF=192.0.2.20
@@ -83,19 +79,13 @@ while [[ $# -gt 0 ]]; do
         --endpoint=*) ENDPOINT="${1#*=}"; shift ;;
         --cases) CASE_LIST="${2:?--cases needs a value}"; shift 2 ;;
         --cases=*) CASE_LIST="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) print_help; exit 0 ;;
         *) echo "bench/attack.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
 done
 
-log() { printf '[attack %4ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'bench/attack.sh: %s\n' "$*" >&2; exit 1; }
-
-case "$BASE_DATABASE_URL" in
-    "") BACKEND=sqlite ;;
-    postgres://*|postgresql://*) BACKEND=postgres ;;
-    *) die "--database-url must be a postgres:// URL (SQLite is the default)" ;;
-esac
+BACKEND="$(database_backend "$BASE_DATABASE_URL")" \
+    || die "--database-url must be a postgres:// URL (SQLite is the default)"
 case "$ENDPOINT" in
     token) ATTACK_PATH=/oauth/token; ATTACK_BODY="grant_type=client_credentials" ;;
     introspect) ATTACK_PATH=/oauth/introspect; ATTACK_BODY="token=gho_not_a_token" ;;
@@ -117,102 +107,23 @@ done
 
 # --- tools ------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is needed"
-if ! command -v wrk >/dev/null; then
-    log "wrk not found: installing it with apt-get"
-    SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null || die "wrk is missing and installing it needs root (apt-get install -y wrk)"
-        SUDO=sudo
-    fi
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >&2
-    command -v wrk >/dev/null || die "apt-get installed no wrk"
-fi
+install_wrk
 [[ $BACKEND == sqlite ]] || command -v psql >/dev/null || die "psql is needed for PostgreSQL"
 
 # --- build ------------------------------------------------------------------
-if [[ -n ${GATEHOUSE_BIN:-} ]]; then
-    BIN="$(realpath "$GATEHOUSE_BIN")"
-    [[ -x $BIN ]] || die "GATEHOUSE_BIN=$GATEHOUSE_BIN is not an executable"
-    log "attacking $BIN (GATEHOUSE_BIN: not building the work tree)"
-else
-    command -v cargo >/dev/null || die "cargo is needed"
-    log "cargo build --release -p gatehouse"
-    cargo build --release -p gatehouse --bin gatehouse >&2
-    BIN="$ROOT/target/release/gatehouse"
-    [[ -x $BIN ]] || die "no $BIN after the build"
-fi
+gatehouse_binary attacking
 
 # --- clean-up, whatever happens from here on --------------------------------
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-attack.XXXXXX")"
-SERVER_PID=""
-PG_DATABASE=""
+start_cleanup attack
 LOAD_PIDS=()
-
-stop_process() {
-    local pid="$1" name="$2" i
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "$name did not stop within 10 s of SIGTERM: killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local status=$? pid
-    trap - EXIT
-    [[ $status -eq 0 ]] || log "stopping (exit status $status): cleaning up"
+before_cleanup() {
+    local pid
     for pid in "${LOAD_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${LOAD_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    stop_process "$SERVER_PID" gatehouse
-    if [[ -n $PG_DATABASE ]]; then
-        psql "$BASE_DATABASE_URL" -v ON_ERROR_STOP=1 -qc "drop database if exists $PG_DATABASE with (force)" >&2 \
-            || log "could not drop database $PG_DATABASE: drop it by hand"
-    fi
-    if [[ $KEEP_TMP == 1 ]]; then
-        log "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # --- database and clients ---------------------------------------------------
-ADMIN_FLAGS=()
-if [[ $BACKEND == sqlite ]]; then
-    DATABASE_URL="sqlite://$TMP/g.db"
-else
-    PG_DATABASE="gh_attack_$(date +%s)_$RANDOM"
-    log "creating PostgreSQL database $PG_DATABASE"
-    psql "$BASE_DATABASE_URL" -v ON_ERROR_STOP=1 -qc "create database $PG_DATABASE" >&2 \
-        || { PG_DATABASE=""; die "cannot create a database through $BASE_DATABASE_URL"; }
-    DATABASE_URL="$(python3 bench/preflight.py db-url "$BASE_DATABASE_URL" "$PG_DATABASE")"
-    ADMIN_FLAGS+=(--master-key "$(head -c32 /dev/urandom | base64)")
-fi
-log "database: $BACKEND, ${DATABASE_URL%%\?*}"
-
-# create_client NAME [FLAGS...] (stdin: the secret, with --secret-stdin): sets
-# CLIENT_ID and BASIC_CREDENTIALS.
-create_client() {
-    local name="$1" secret
-    shift
-    log "gatehouse client create --name $name --scope 'read write' $*"
-    "$BIN" client create --name "$name" --scope "read write" "$@" --json \
-        --database-url "$DATABASE_URL" "${ADMIN_FLAGS[@]}" >"$TMP/client-$name.json" 2>"$TMP/client.err" \
-        || { cat "$TMP/client.err" >&2; die "gatehouse client create failed"; }
-    IFS=$'\t' read -r CLIENT_ID secret < <(python3 bench/preflight.py client "$TMP/client-$name.json")
-    { read -r BASIC_CREDENTIALS; read -r _; } < <(python3 bench/preflight.py credentials -- "$CLIENT_ID" "$secret")
-    log "client $CLIENT_ID"
-}
+create_database gh_attack
 
 create_client honest </dev/null
 HONEST_BASIC="$BASIC_CREDENTIALS"
@@ -224,45 +135,14 @@ VICTIM_ID="$CLIENT_ID"
 VICTIM_BASIC="$BASIC_CREDENTIALS"
 
 # --- one server per case ----------------------------------------------------
-wait_for_address() {
-    local pid="$1" file="$2" deadline=$((SECONDS + STARTUP_TIMEOUT)) addr
-    while ((SECONDS < deadline)); do
-        addr="$(sed 's/\x1b\[[0-9;]*m//g' "$file" 2>/dev/null \
-            | grep -m1 'listening' | grep -oE 'addr"?[=:]"?127\.0\.0\.1:[0-9]+' \
-            | grep -oE '127\.0\.0\.1:[0-9]+' | head -n1 || true)"
-        if [[ -n $addr && ${addr#*:} != 0 ]]; then
-            echo "$addr"
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "gatehouse exited before it was listening; its log:"
-            tail -n 20 "$file" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    log "gatehouse logged no 'listening addr=127.0.0.1:PORT' within ${STARTUP_TIMEOUT}s; its log:"
-    tail -n 20 "$file" >&2
-    return 1
-}
-
 SERVER_FLAGS_USED=(--listen 127.0.0.1:0 --trusted-proxies 127.0.0.1 "${EXTRA_SERVER_FLAGS[@]}")
 start_server() {
     local dir="$1"
     GATEHOUSE_LOG="$BENCH_LOG" NO_COLOR=1 "$BIN" serve "${SERVER_FLAGS_USED[@]}" \
         --database-url "$DATABASE_URL" "${ADMIN_FLAGS[@]}" >"$dir/server.out" 2>"$dir/server.err" &
     SERVER_PID=$!
-    ADDR="$(wait_for_address "$SERVER_PID" "$dir/server.err")" || die "the server did not start"
+    ADDR="$(wait_for_address "$SERVER_PID" "$dir/server.err" gatehouse)" || die "the server did not start"
     URL="http://$ADDR"
-}
-
-cpu_busy_percent() {
-    local a b
-    a="$(head -n1 /proc/stat)"; sleep 1; b="$(head -n1 /proc/stat)"
-    awk -v a="$a" -v b="$b" 'BEGIN {
-        n = split(a, x, " "); split(b, y, " ")
-        for (i = 2; i <= n; i++) { t += y[i] - x[i]; if (i == 5 || i == 6) idle += y[i] - x[i] }
-        printf "%.0f", (t > 0 ? 100 * (t - idle) / t : 0) }'
 }
 
 export BENCH_LUA_DIR="$ROOT/bench/lua"
@@ -364,7 +244,7 @@ run_case() {
     stop_process "$SERVER_PID" gatehouse
     SERVER_PID=""
     local warnings
-    warnings="$(sed 's/\x1b\[[0-9;]*m//g' "$dir/server.err" | grep -E '\b(WARN|ERROR)\b|"level":"(WARN|ERROR)"' || true)"
+    warnings="$(server_warnings "$dir/server.err")"
     SERVER_LOG[$name]="$(wc -l <"$dir/server.err") lines, $( [[ -z $warnings ]] && echo 0 || wc -l <<<"$warnings") at WARN or ERROR"
     if [[ -n $warnings ]]; then
         SERVER_LOG[$name]+=" (most frequent: $(sed -E 's/^[^ ]+ +//; s/[0-9a-f]{32}/<id>/g' <<<"$warnings" \
@@ -382,12 +262,7 @@ for c in "${CASES[@]}"; do TABLE+=$'\n'"- server log, $c: ${SERVER_LOG[$c]}"; do
 
 RESULTS="${BENCH_RESULTS:-bench/results/latest-attack-$BACKEND.md}"
 mkdir -p "$(dirname "$RESULTS")"
-if [[ -n ${GATEHOUSE_BIN:-} ]]; then
-    GIT_REV="${BENCH_REV:-a given binary, $BIN}"
-else
-    GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')"
-    [[ -z "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]] || GIT_REV+=" + uncommitted changes"
-fi
+GIT_REV="$(git_revision)"
 if [[ $BACKEND == postgres ]]; then
     DB_TEXT="PostgreSQL $(psql "$DATABASE_URL" -Atqc "select current_setting('server_version')" 2>/dev/null || echo '?') (database $PG_DATABASE, dropped after)"
 else

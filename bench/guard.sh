@@ -9,9 +9,10 @@
 # BENCH_RESULTS (default bench/results/latest-guard.md).
 # Exits non-zero if any request answered >= 400 or wrk saw a socket error.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" guard-bench
+# This script's log lines have no clock.
+log() { printf '[guard-bench] %s\n' "$*" >&2; }
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
@@ -19,18 +20,9 @@ WARMUP="${WARMUP:-2s}"
 ROUNDS="${ROUNDS:-1}"
 KEEP_TMP="${KEEP_TMP:-0}"
 RESULTS="${BENCH_RESULTS:-$ROOT/bench/results/latest-guard.md}"
-export LC_ALL=C CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-
-log() { printf '[guard-bench] %s\n' "$*" >&2; }
-die() { printf 'bench/guard.sh: %s\n' "$*" >&2; exit 1; }
 
 command -v python3 >/dev/null || die "python3 is needed"
-if ! command -v wrk >/dev/null; then
-    log "wrk not found: installing it with apt-get"
-    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >&2
-fi
+install_wrk
 
 log "cargo build --release (gatehouse, guard_bench)"
 cargo build --release -p gatehouse --bin gatehouse >&2

@@ -12,9 +12,7 @@
 # one per node, as a load balancer would spread the load; their req/s are added
 # and the higher p50/p99 is reported.
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" nodes-bench
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 CONNECTIONS="${CONNECTIONS:-32}"
@@ -30,9 +28,6 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ $BASE_URL == postgres://* || $BASE_URL == postgresql://* ]] || { echo "bench/nodes.sh: --database-url postgres://… is required" >&2; exit 2; }
-export LC_ALL=C CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-log() { printf '[nodes-bench %4ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'bench/nodes.sh: %s\n' "$*" >&2; exit 1; }
 command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
 command -v psql >/dev/null || die "psql is needed"
 

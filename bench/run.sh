@@ -34,9 +34,7 @@
 # to bench/results/latest-<backend>.md. Exits non-zero if any scenario saw a
 # status >= 400 or a socket error, or a refresh answered anything but 200.
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" bench
 
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
@@ -47,8 +45,6 @@ BENCH_LOG="${BENCH_LOG:-info}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
 WAIT_QUIET="${WAIT_QUIET:-0}"
 KEEP_TMP="${KEEP_TMP:-0}"
-export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-export LC_ALL=C
 
 BASE_DATABASE_URL=""
 NO_CEILING=0
@@ -60,20 +56,13 @@ while [[ $# -gt 0 ]]; do
         --no-ceiling) NO_CEILING=1; shift ;;
         --scenarios) SCENARIO_LIST="${2:?--scenarios needs a value}"; shift 2 ;;
         --scenarios=*) SCENARIO_LIST="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) print_help; exit 0 ;;
         *) echo "bench/run.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
 done
 
-case "$BASE_DATABASE_URL" in
-    "") BACKEND=sqlite ;;
-    postgres://*|postgresql://*) BACKEND=postgres ;;
-    *) echo "bench/run.sh: --database-url must be a postgres:// URL (SQLite is the default)" >&2; exit 2 ;;
-esac
-
-bench_start=$SECONDS
-log() { printf '[bench %4ds] %s\n' "$((SECONDS - bench_start))" "$*" >&2; }
-die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+BACKEND="$(database_backend "$BASE_DATABASE_URL")" \
+    || { echo "bench/run.sh: --database-url must be a postgres:// URL (SQLite is the default)" >&2; exit 2; }
 
 # --- scenarios --------------------------------------------------------------
 # In the order they run. The client_credentials group is issue 2's; grants is
@@ -118,32 +107,13 @@ duration_seconds "$WARMUP" >/dev/null 2>&1 || die "WARMUP must look like 2s or 0
 # --- tools ------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is needed"
 command -v cargo >/dev/null || die "cargo is needed"
-if ! command -v wrk >/dev/null; then
-    log "wrk not found: installing it with apt-get"
-    SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null || die "wrk is missing and installing it needs root (apt-get install -y wrk)"
-        SUDO=sudo
-    fi
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >&2
-    command -v wrk >/dev/null || die "apt-get installed no wrk"
-fi
+install_wrk
 if [[ $BACKEND == postgres ]]; then
     command -v psql >/dev/null || die "psql is needed to create and drop the PostgreSQL benchmark database"
 fi
 
 # --- build ------------------------------------------------------------------
-if [[ -n ${GATEHOUSE_BIN:-} ]]; then
-    BIN="$(realpath "$GATEHOUSE_BIN")"
-    [[ -x $BIN ]] || die "GATEHOUSE_BIN=$GATEHOUSE_BIN is not an executable"
-    log "benchmarking $BIN (GATEHOUSE_BIN: not building the work tree)"
-else
-    log "cargo build --release -p gatehouse"
-    cargo build --release -p gatehouse >&2
-    BIN="$ROOT/target/release/gatehouse"
-    [[ -x $BIN ]] || die "no $BIN after the build"
-fi
+gatehouse_binary benchmarking
 if [[ $CEILING == 1 ]]; then
     log "cargo build --release (bench/ceiling)"
     cargo build --release --manifest-path bench/ceiling/Cargo.toml --target-dir "$ROOT/target" >&2
@@ -151,76 +121,12 @@ if [[ $CEILING == 1 ]]; then
 fi
 
 # --- clean-up, whatever happens from here on --------------------------------
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")"
-SERVER_PID=""
+start_cleanup bench
 CEILING_PID=""
-PG_DATABASE=""
-
-stop_process() {
-    local pid="$1" name="$2" i
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "$name did not stop within 10 s of SIGTERM: killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local status=$?
-    trap - EXIT
-    [[ $status -eq 0 ]] || log "stopping (exit status $status): cleaning up"
-    stop_process "$CEILING_PID" ceiling
-    stop_process "$SERVER_PID" gatehouse
-    if [[ -n $PG_DATABASE ]]; then
-        psql "$BASE_DATABASE_URL" -v ON_ERROR_STOP=1 -qc "drop database if exists $PG_DATABASE with (force)" >&2 \
-            || log "could not drop database $PG_DATABASE: drop it by hand"
-    fi
-    if [[ $KEEP_TMP == 1 ]]; then
-        log "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+before_cleanup() { stop_process "$CEILING_PID" ceiling; }
 
 # --- database ---------------------------------------------------------------
-ADMIN_FLAGS=()
-if [[ $BACKEND == sqlite ]]; then
-    DATABASE_URL="sqlite://$TMP/g.db"
-else
-    PG_DATABASE="gh_bench_$(date +%s)_$RANDOM"
-    log "creating PostgreSQL database $PG_DATABASE"
-    psql "$BASE_DATABASE_URL" -v ON_ERROR_STOP=1 -qc "create database $PG_DATABASE" >&2 \
-        || { PG_DATABASE=""; die "cannot create a database through $BASE_DATABASE_URL"; }
-    DATABASE_URL="$(python3 bench/preflight.py db-url "$BASE_DATABASE_URL" "$PG_DATABASE")"
-    # PostgreSQL has no file beside it to keep a master key in: a fresh one.
-    ADMIN_FLAGS+=(--master-key "$(head -c32 /dev/urandom | base64)")
-fi
-log "database: $BACKEND, ${DATABASE_URL%%\?*}"
-
-# create_client NAME [FLAGS...]: a client with scope "read write"; sets
-# CLIENT_ID, BASIC_CREDENTIALS and POST_CREDENTIALS.
-create_client() {
-    local name="$1" secret
-    shift
-    log "gatehouse client create --name $name --scope 'read write' $*"
-    "$BIN" client create --name "$name" --scope "read write" "$@" --json \
-        --database-url "$DATABASE_URL" "${ADMIN_FLAGS[@]}" >"$TMP/client-$name.json" 2>"$TMP/client.err" \
-        || { cat "$TMP/client.err" >&2; die "gatehouse client create failed"; }
-    IFS=$'\t' read -r CLIENT_ID secret < <(python3 bench/preflight.py client "$TMP/client-$name.json")
-    { read -r BASIC_CREDENTIALS; read -r POST_CREDENTIALS; } \
-        < <(python3 bench/preflight.py credentials -- "$CLIENT_ID" "$secret")
-    log "client $CLIENT_ID"
-}
+create_database gh_bench
 
 create_client bench
 CC_BASIC="$BASIC_CREDENTIALS"
@@ -249,31 +155,6 @@ BASIC_CREDENTIALS="$CC_BASIC"
 POST_CREDENTIALS="$CC_POST"
 
 # --- servers ----------------------------------------------------------------
-# Waits for "listening addr=127.0.0.1:PORT" in a log file and prints the
-# address; fails if the process exits first or the deadline passes.
-wait_for_address() {
-    local pid="$1" file="$2" name="$3" deadline=$((SECONDS + STARTUP_TIMEOUT)) addr
-    while ((SECONDS < deadline)); do
-        # Strip ANSI colours, in case the log is coloured.
-        addr="$(sed 's/\x1b\[[0-9;]*m//g' "$file" 2>/dev/null \
-            | grep -m1 'listening' | grep -oE 'addr"?[=:]"?127\.0\.0\.1:[0-9]+' \
-            | grep -oE '127\.0\.0\.1:[0-9]+' | head -n1 || true)"
-        if [[ -n $addr && ${addr#*:} != 0 ]]; then
-            echo "$addr"
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited before it was listening; its log:"
-            tail -n 20 "$file" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    log "$name logged no 'listening addr=127.0.0.1:PORT' within ${STARTUP_TIMEOUT}s; its log:"
-    tail -n 20 "$file" >&2
-    return 1
-}
-
 log "starting gatehouse serve on 127.0.0.1:0 (GATEHOUSE_LOG=$BENCH_LOG)"
 # One client at tens of thousands of requests a second from one address is the load
 # itself here, not an attack: the token endpoint's rate limits (1,000/s per client and
@@ -570,15 +451,6 @@ bench_scenario() {
     echo "$row"
 }
 
-# Other work on the machine skews every figure: measure it over one second.
-cpu_busy_percent() {
-    local a b
-    a="$(head -n1 /proc/stat)"; sleep 1; b="$(head -n1 /proc/stat)"
-    awk -v a="$a" -v b="$b" 'BEGIN {
-        n = split(a, x, " "); split(b, y, " ")
-        for (i = 2; i <= n; i++) { t += y[i] - x[i]; if (i == 5 || i == 6) idle += y[i] - x[i] }
-        printf "%.0f", (t > 0 ? 100 * (t - idle) / t : 0) }'
-}
 # WAIT_QUIET=N: before each scenario, wait up to N seconds for a second in which
 # the machine is under 10 % busy (builds and tests of others come in bursts).
 wait_for_quiet() {
@@ -616,7 +488,7 @@ done
 kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during the benchmark; its log is in $TMP/server.err"
 SERVER_LOG_LINES=$(wc -l <"$TMP/server.err")
 SERVER_LOG_BYTES=$(wc -c <"$TMP/server.err")
-SERVER_WARNINGS="$(sed 's/\x1b\[[0-9;]*m//g' "$TMP/server.err" | grep -E '\b(WARN|ERROR)\b|"level":"(WARN|ERROR)"' || true)"
+SERVER_WARNINGS="$(server_warnings "$TMP/server.err")"
 SERVER_WARNING_COUNT=0
 [[ -n $SERVER_WARNINGS ]] && SERVER_WARNING_COUNT=$(wc -l <<<"$SERVER_WARNINGS")
 
@@ -701,14 +573,7 @@ fi
 # --- results file -----------------------------------------------------------
 RESULTS="${BENCH_RESULTS:-bench/results/latest-$BACKEND.md}"
 mkdir -p "$(dirname "$RESULTS")"
-if [[ -n ${GATEHOUSE_BIN:-} ]]; then
-    GIT_REV="${BENCH_REV:-a given binary, $BIN}"
-else
-    GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')"
-    if [[ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
-        GIT_REV="$GIT_REV + uncommitted changes"
-    fi
-fi
+GIT_REV="$(git_revision)"
 if [[ $BACKEND == postgres ]]; then
     DURABILITY="PostgreSQL $(psql "$DATABASE_URL" -Atqc "select current_setting('server_version') || ', fsync=' ||
         current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit')" 2>/dev/null || echo '?')"
