@@ -620,7 +620,11 @@ pub async fn run_to_exit(
     let mut child = cmd.spawn().expect("spawn gatehouse");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(input.as_bytes()).await.expect("write stdin");
+        // A command that stops before reading (a usage error) closes its stdin.
+        match pipe.write_all(input.as_bytes()).await {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("write stdin: {e}"),
+            _ => {}
+        }
         drop(pipe);
     }
     let output = tokio::time::timeout(deadline, child.wait_with_output())
