@@ -17,6 +17,9 @@ use crate::Random;
 /// Bytes of randomness in a generated secret: 256 bits (43 base64url characters).
 pub const GENERATED_SECRET_BYTES: usize = 32;
 
+/// The most Argon2 memory a stored hash may ask for: 64 MiB (ours use 19 MiB).
+pub const MAX_ARGON2_MEMORY_BLOCKS: usize = 64 * 1024;
+
 /// The shortest secret `client create --secret-stdin` accepts.
 pub const MIN_IMPORTED_SECRET_LEN: usize = 16;
 
@@ -106,6 +109,53 @@ impl SecretHash {
                 Err(_) => false,
             },
         }
+    }
+
+    /// Like [`SecretHash::verify`], with the Argon2 working memory (19 MiB for our
+    /// parameters) taken from `memory` and left there for the next call, rather
+    /// than allocated and freed each time: the allocator keeps such freed blocks
+    /// (glibc raises its mmap threshold after the first), so a thread hashing with
+    /// fresh memory each time grew the process by tens of MiB that never returned.
+    /// A stored hash asking for more than [`MAX_ARGON2_MEMORY_BLOCKS`] never verifies.
+    pub fn verify_with_memory(&self, secret: &ClientSecret, memory: &mut Vec<argon2::Block>) -> bool {
+        let Self::Argon2id(phc) = self else {
+            return self.verify(secret);
+        };
+        let Ok(hash) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
+            return false;
+        };
+        let (Ok(algorithm), Ok(params)) = (
+            argon2::Algorithm::try_from(hash.algorithm),
+            argon2::Params::try_from(&hash),
+        ) else {
+            return false;
+        };
+        let version = match hash.version.map(argon2::Version::try_from).transpose() {
+            Ok(version) => version.unwrap_or_default(),
+            Err(_) => return false,
+        };
+        let blocks = params.block_count();
+        if blocks > MAX_ARGON2_MEMORY_BLOCKS {
+            return false;
+        }
+        let mut salt_bytes = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+            return false;
+        };
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        let mut computed = vec![0u8; expected.len()];
+        let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            secret.expose().as_bytes(),
+            salt,
+            &mut computed,
+            &mut memory[..blocks],
+        );
+        hashed.is_ok() && bool::from(computed.ct_eq(expected.as_bytes()))
     }
 
     /// The text kept in the database.
@@ -215,6 +265,27 @@ mod tests {
         let hash = SecretHash::from_stored(&stored).unwrap();
         assert!(hash.verify(&secret));
         assert!(!hash.verify(&ClientSecret::new("an imported secret?")));
+    }
+
+    #[test]
+    fn verifying_with_reused_memory_agrees_with_verify() {
+        let secret = ClientSecret::new("an imported secret!");
+        let hash = SecretHash::argon2id(&secret, &SystemRandom).unwrap();
+        let mut memory = Vec::new();
+        for _ in 0..2 {
+            assert!(hash.verify_with_memory(&secret, &mut memory));
+            assert!(!hash.verify_with_memory(&ClientSecret::new("an imported secret?"), &mut memory));
+        }
+        assert_eq!(memory.len(), 19456, "19 MiB of 1 KiB blocks, allocated once");
+        let generated = ClientSecret::generate(&SystemRandom);
+        assert!(SecretHash::sha256(&generated).verify_with_memory(&generated, &mut memory));
+        // Another library's Argon2id hash (PHC string) verifies too.
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+        let other = SecretHash::from_stored(phc).unwrap();
+        assert_eq!(
+            other.verify_with_memory(&ClientSecret::new("password"), &mut memory),
+            other.verify(&ClientSecret::new("password"))
+        );
     }
 
     #[test]

@@ -48,9 +48,9 @@ struct Job {
 }
 
 /// The threads that run the hashes: as many as there are slots, started on first
-/// use and kept. Dedicated threads, not tokio's blocking pool: each thread that
-/// runs Argon2 keeps its 19 MiB in its own allocator arena, so the number of
-/// threads that ever hash, not only how many hash at once, bounds the memory.
+/// use and kept. Dedicated threads, not tokio's blocking pool, each with its own
+/// Argon2 memory allocated once: the memory for hashing is the number of slots
+/// times 19 MiB, whatever arrives and for as long as the process lives.
 struct Workers {
     jobs: mpsc::Sender<Job>,
 }
@@ -63,14 +63,19 @@ impl Workers {
             let queue = queue.clone();
             let started = std::thread::Builder::new()
                 .name(format!("slow-hash-{n}"))
-                .spawn(move || loop {
-                    let job = match queue.lock() {
-                        Ok(queue) => queue.recv(),
-                        Err(poisoned) => poisoned.into_inner().recv(),
-                    };
-                    let Ok(job) = job else { return };
-                    let verified = job.hash.verify(&job.secret);
-                    let _ = job.answer.send(verified);
+                .spawn(move || {
+                    // This thread's Argon2 memory, allocated by its first hash and
+                    // reused by every later one.
+                    let mut memory = Vec::new();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        let Ok(job) = job else { return };
+                        let verified = job.hash.verify_with_memory(&job.secret, &mut memory);
+                        let _ = job.answer.send(verified);
+                    }
                 });
             // A thread that cannot start leaves fewer workers; the jobs still run.
             drop(started);
