@@ -1,4 +1,4 @@
-//! The master key that seals the signing keys at rest (CONTRACT §2 `master_key`):
+//! The master key that seals the signing keys at rest (the `master_key` setting):
 //! given as a setting, read from the file `master_key_file` names, or read from (and
 //! on first use created in) `gatehouse.master.key` beside a SQLite database.
 //!

@@ -84,6 +84,26 @@ struct LoginRecords {
     known: HashMap<String, Vec<(IpAddr, Instant)>>,
 }
 
+impl LoginRecords {
+    /// Applies `change` to the three records an attempt of `username` from
+    /// `address` counts in (pair, address, username); a record for which it returns
+    /// `false` is forgotten.
+    fn update(&mut self, username: &str, address: IpAddr, change: impl Fn(&mut Failures) -> bool) {
+        fn one<K: std::hash::Hash + Eq>(
+            map: &mut HashMap<K, Failures>,
+            key: &K,
+            change: &impl Fn(&mut Failures) -> bool,
+        ) {
+            if map.get_mut(key).is_some_and(|entry| !change(entry)) {
+                map.remove(key);
+            }
+        }
+        one(&mut self.pairs, &(username.to_owned(), address), &change);
+        one(&mut self.addresses, &address, &change);
+        one(&mut self.usernames, &username.to_owned(), &change);
+    }
+}
+
 struct LoginGuard {
     /// 0: the guard is off.
     threshold: u32,
@@ -337,18 +357,10 @@ impl LoginGuard {
         if self.threshold == 0 {
             return;
         }
-        {
-            let mut records = self.lock();
-            let records = &mut *records;
-            fn settle_one<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: &K) {
-                if let Some(entry) = map.get_mut(key) {
-                    entry.pending = entry.pending.saturating_sub(1);
-                }
-            }
-            settle_one(&mut records.pairs, &(username.to_owned(), address));
-            settle_one(&mut records.addresses, &address);
-            settle_one(&mut records.usernames, &username.to_owned());
-        }
+        self.lock().update(username, address, |entry| {
+            entry.pending = entry.pending.saturating_sub(1);
+            true
+        });
         self.settled.notify_waiters();
     }
 
@@ -357,19 +369,11 @@ impl LoginGuard {
         if self.threshold == 0 {
             return;
         }
-        let mut records = self.lock();
-        let records = &mut *records;
-        fn undo<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: &K) {
-            if let Some(entry) = map.get_mut(key) {
-                entry.count = entry.count.saturating_sub(1);
-                if entry.count == 0 && entry.pending <= 1 {
-                    map.remove(key);
-                }
-            }
-        }
-        undo(&mut records.pairs, &(username.to_owned(), address));
-        undo(&mut records.addresses, &address);
-        undo(&mut records.usernames, &username.to_owned());
+        self.lock().update(username, address, |entry| {
+            entry.count = entry.count.saturating_sub(1);
+            // Kept while another attempt than this one is still being checked.
+            entry.count > 0 || entry.pending > 1
+        });
     }
 
     fn succeeded(&self, username: &str, address: IpAddr, now: Instant) {
