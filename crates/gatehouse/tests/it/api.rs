@@ -92,6 +92,18 @@ pub fn guard_for(server: &TestServer<'_>) -> GuardBuilder {
     Guard::builder(server.url(""))
 }
 
+/// The guard of `server` in introspection mode, as `resource_server`, with
+/// answers cached for `ttl`.
+pub fn introspecting_guard_for(
+    server: &TestServer<'_>,
+    resource_server: &TestClient,
+    ttl: Duration,
+) -> GuardBuilder {
+    guard_for(server)
+        .introspect(&resource_server.id, &resource_server.secret)
+        .introspection_cache_ttl(ttl)
+}
+
 /// Asserts an RFC 6750 refusal: `status`, the JSON `error`, and a challenge
 /// `Bearer realm="api"` that carries `error=` exactly when `code` is not
 /// `unauthorized` (a request without a token gets the bare challenge).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::api::{assert_refused, guard_for, Api};
+use crate::api::{assert_refused, introspecting_guard_for, Api};
 use crate::helpers::*;
 
 /// Grant types and scope of the clients whose tokens are ended.
@@ -244,12 +244,7 @@ backend_tests! {
         let resource_server = db.create_client("api", &["--can-introspect"]).await;
         let server = db.start(&[]).await;
         let ttl = Duration::from_secs(1);
-        let api = Api::start(
-            guard_for(&server)
-                .introspect(&resource_server.id, &resource_server.secret)
-                .introspection_cache_ttl(ttl),
-        )
-        .await;
+        let api = Api::start(introspecting_guard_for(&server, &resource_server, ttl)).await;
         let token = server.access_token(&client).await;
         api.get("/api/v3/cities", Some(&token)).await.assert_status(StatusCode::OK);
 

@@ -11,7 +11,7 @@ use gatehouse_guard::Guard;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::api::{assert_refused, guard_for, Api};
+use crate::api::{assert_refused, guard_for, introspecting_guard_for, Api};
 use crate::helpers::*;
 use crate::jose;
 
@@ -270,12 +270,7 @@ backend_tests! {
         let resource_server = db.create_client("api", &["--can-introspect"]).await;
         let server = db.start(&[]).await;
         let ttl = Duration::from_secs(1);
-        let api = Api::start(
-            guard_for(&server)
-                .introspect(&resource_server.id, &resource_server.secret)
-                .introspection_cache_ttl(ttl),
-        )
-        .await;
+        let api = Api::start(introspecting_guard_for(&server, &resource_server, ttl)).await;
 
         let token = server.access_token(&client).await;
         api.get("/api/v3/cities", Some(&token)).await.assert_status(StatusCode::OK);
