@@ -4,6 +4,9 @@
 //! wire, discovery. What only a real server can show is in gatehouse's
 //! integration tests (`crates/gatehouse/tests/it/client_sdk.rs`).
 
+// Tests may unwrap: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! server on `127.0.0.1:0` with a fresh database and talking HTTP to it. Run
 //! with `GATEHOUSE_TEST_DATABASE_URL=postgres://…` to include PostgreSQL.
 
+// Tests may unwrap: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[macro_use]
 mod helpers;
 mod api;
