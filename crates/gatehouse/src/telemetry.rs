@@ -32,13 +32,23 @@ pub fn init_logging(format: LogFormat) -> WorkerGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(colour_log(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ));
     // A second initialisation (in a test process) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.fmt_fields(EscapedFields).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     guard
+}
+
+/// Whether the text log may colour its lines: only on a terminal, and not when
+/// `NO_COLOR` is set to anything but the empty string (the convention that
+/// variable stands for). A log captured through a pipe or a file gets no escape codes.
+fn colour_log(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// The text format's fields, `name=value` separated by spaces, written so that no
@@ -225,6 +235,16 @@ mod tests {
         tracing::subscriber::with_default(subscriber, emit);
         let bytes = capture.0.lock().unwrap().clone();
         String::from_utf8(bytes).expect("UTF-8 log")
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        use super::colour_log;
+        assert!(colour_log(true, None));
+        assert!(colour_log(true, Some("".into())), "an empty NO_COLOR is unset");
+        assert!(!colour_log(true, Some("1".into())));
+        assert!(!colour_log(false, None), "a pipe or a file");
+        assert!(!colour_log(false, Some("1".into())));
     }
 
     #[test]

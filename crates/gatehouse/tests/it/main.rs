@@ -31,6 +31,7 @@ mod introspect;
 mod jwt;
 mod limits;
 mod local_files;
+mod log_colours;
 mod log_escaping;
 mod nodes;
 mod oauth2_crate;
