@@ -11,23 +11,23 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing::field::{Field, Visit};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+pub mod batched;
+
+pub use self::batched::{BatchedWriter, FlushGuard};
+
 /// Starts logging; keep the returned guard alive until exit, it flushes the log.
 ///
-/// Lines are written by a background thread, so a request never waits on stderr
-/// (the audit line of every token would otherwise cost a write syscall on the hot
-/// path). The queue is not lossy: when it is full, writers wait rather than drop
-/// audit events.
-pub fn init_logging(format: LogFormat) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
+/// Lines are written in batches by a thread of their own ([`batched`]), so a
+/// request never waits on stderr: the audit line of every token costs a copy into
+/// a buffer, not a system call.
+pub fn init_logging(format: LogFormat) -> FlushGuard {
+    let (writer, guard) = BatchedWriter::new(std::io::stderr());
     let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
