@@ -120,25 +120,34 @@ impl EscapingVisitor<'_> {
 /// separate fields (whitespace), start a quoted value or another field (`"`, `=`),
 /// make an escape ambiguous (`\`), or is invisible or a control character.
 fn needs_quotes(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '"' | '\\' | '=') || is_unprintable(c)
+    // ASCII, what nearly every value is, without the Unicode tables.
+    if c.is_ascii() {
+        return !c.is_ascii_graphic() || matches!(c, '"' | '\\' | '=');
+    }
+    c.is_whitespace() || is_unprintable(c)
 }
 
 /// A control character, or one Rust's `Debug` escapes as invisible (a bidi override,
 /// a zero-width space, a lone combining mark).
 fn is_unprintable(c: char) -> bool {
-    !matches!(c, '\'' | '"' | '\\') && c.escape_debug().len() > 1
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
+    c.escape_debug().len() > 1
 }
 
-/// `text` with every unprintable character escaped and nothing quoted.
+/// `text` with every unprintable character escaped and nothing quoted: the runs
+/// between such characters are written whole.
 fn write_escaped(writer: &mut impl fmt::Write, text: &str) -> fmt::Result {
-    for c in text.chars() {
+    let mut run = 0;
+    for (at, c) in text.char_indices() {
         if is_unprintable(c) {
+            writer.write_str(&text[run..at])?;
             write!(writer, "{}", c.escape_debug())?;
-        } else {
-            writer.write_char(c)?;
+            run = at + c.len_utf8();
         }
     }
-    Ok(())
+    writer.write_str(&text[run..])
 }
 
 impl Visit for EscapingVisitor<'_> {
@@ -157,8 +166,23 @@ impl Visit for EscapingVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // `%value` arrives here too, its Debug being its Display.
-        self.write_field(field, &format!("{value:?}"));
+        // `%value` arrives here too, its Debug being its Display. The text is made in
+        // a buffer kept by the thread (an audit line has three such fields), or in a
+        // fresh one if a value's own formatting logs.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                let _ = write!(text, "{value:?}");
+                self.write_field(field, &text);
+                if text.capacity() > 4096 {
+                    *text = String::new();
+                }
+            }
+            Err(_) => self.write_field(field, &format!("{value:?}")),
+        });
     }
 }
 
@@ -245,6 +269,16 @@ mod tests {
         assert!(!colour_log(true, Some("1".into())));
         assert!(!colour_log(false, None), "a pipe or a file");
         assert!(!colour_log(false, Some("1".into())));
+    }
+
+    #[test]
+    fn the_ascii_shortcut_agrees_with_the_unicode_rules() {
+        let unprintable = |c: char| !matches!(c, '\'' | '"' | '\\') && c.escape_debug().len() > 1;
+        for c in '\0'..='\u{7f}' {
+            assert_eq!(super::is_unprintable(c), unprintable(c), "{c:?}");
+            let quoted = c.is_whitespace() || matches!(c, '"' | '\\' | '=') || unprintable(c);
+            assert_eq!(super::needs_quotes(c), quoted, "{c:?}");
+        }
     }
 
     #[test]
