@@ -42,6 +42,7 @@ mod private_pg;
 mod refresh_races;
 mod revoke;
 mod routes;
+mod sdk_example;
 mod secrets;
 mod seeds;
 mod tls;
