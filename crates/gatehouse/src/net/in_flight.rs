@@ -1,5 +1,5 @@
 //! The requests being handled on one connection, so that a connection can be closed
-//! for having had none for `idle_timeout` whatever else moves on it (issue 12).
+//! for having had none for `idle_timeout` whatever else moves on it.
 //!
 //! Counting bytes is not enough on HTTP/2: PING frames, SETTINGS and WINDOW_UPDATE
 //! are bytes, so a peer that pings every few seconds would keep a connection, and
@@ -9,49 +9,74 @@
 //! response is not counted, so a peer cannot keep a connection busy by granting no
 //! flow-control window for the answer.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// The number of requests in flight on one connection. Clones share the count.
+///
+/// A request costs two atomic updates and a clock read, and wakes nothing: the
+/// connection's watch ([`InFlight::idle_for`]) sleeps until the quiet could be over
+/// and looks then, a timer per `idle_timeout` rather than a wake-up (and a timer
+/// set anew) per request.
 #[derive(Clone)]
 pub struct InFlight {
-    count: Arc<watch::Sender<usize>>,
+    shared: Arc<Counts>,
+}
+
+struct Counts {
+    /// Requests in flight now.
+    requests: AtomicUsize,
+    /// When the latest request ended, in nanoseconds after `epoch` (0: none has).
+    last_end: AtomicU64,
+    /// When the connection began: the quiet starts there.
+    epoch: Instant,
 }
 
 /// One request in flight; dropping it (answered, or abandoned by the peer) ends it.
 #[must_use = "the request counts as finished when this is dropped"]
 pub struct RequestInFlight {
-    count: Arc<watch::Sender<usize>>,
+    shared: Arc<Counts>,
 }
 
 impl InFlight {
     /// A connection with nothing in flight yet.
     pub fn new() -> Self {
         Self {
-            count: Arc::new(watch::Sender::new(0)),
+            shared: Arc::new(Counts {
+                requests: AtomicUsize::new(0),
+                last_end: AtomicU64::new(0),
+                epoch: Instant::now(),
+            }),
         }
     }
 
     /// Counts one request until the returned value is dropped.
     pub fn start(&self) -> RequestInFlight {
-        self.count.send_modify(|n| *n += 1);
+        self.shared.requests.fetch_add(1, Ordering::SeqCst);
         RequestInFlight {
-            count: self.count.clone(),
+            shared: self.shared.clone(),
         }
     }
 
     /// Completes once no request has been in flight for `timeout` in a row.
     pub async fn idle_for(&self, timeout: Duration) {
-        let mut count = self.count.subscribe();
+        let counts = &self.shared;
+        let mut deadline = counts.epoch + timeout;
         loop {
-            // The sender lives in `self`: neither wait can see it closed.
-            let _ = count.wait_for(|n| *n == 0).await;
-            tokio::select! {
-                () = tokio::time::sleep(timeout) => return,
-                // A request started (or started and ended): the quiet starts again.
-                _ = count.changed() => {}
+            tokio::time::sleep_until(deadline).await;
+            let now = Instant::now();
+            if counts.requests.load(Ordering::SeqCst) > 0 {
+                // The quiet starts when this request ends: look again a timeout on.
+                deadline = now + timeout;
+                continue;
+            }
+            let quiet_since = counts.epoch + Duration::from_nanos(counts.last_end.load(Ordering::SeqCst));
+            deadline = quiet_since + timeout;
+            if deadline <= now {
+                return;
             }
         }
     }
@@ -65,7 +90,10 @@ impl Default for InFlight {
 
 impl Drop for RequestInFlight {
     fn drop(&mut self) {
-        self.count.send_modify(|n| *n -= 1);
+        let ended = u64::try_from(self.shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // The latest end wins: requests of one connection may end on different threads.
+        self.shared.last_end.fetch_max(ended, Ordering::SeqCst);
+        self.shared.requests.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
