@@ -14,7 +14,6 @@ pub mod request_metrics;
 pub mod routes;
 pub mod token;
 
-use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use gatehouse_core::{Clock, KeyRing, TokenService};
@@ -117,9 +116,6 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
         })
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(
-            request_metrics::RequestMetrics::default(),
-            request_metrics::record,
-        ))
+        .layer(request_metrics::RequestMetrics::default())
         .with_state(state)
 }

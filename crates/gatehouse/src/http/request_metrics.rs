@@ -2,16 +2,22 @@
 //!
 //! The `metrics` macros with dynamic labels allocate the labels and look the series
 //! up in the registry on every call; here each (endpoint, status) pair is resolved
-//! once and its handles kept, so a request costs one read-locked map lookup.
+//! once and its handles kept, so a request costs one read-locked map lookup. The
+//! layer is a plain tower service whose future records when it completes: no boxed
+//! future, no clone of the rest of the stack per request (what
+//! `axum::middleware::from_fn` costs).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
+use tower::{Layer, Service};
 
 /// The metric handles of one (endpoint, status) pair.
 #[derive(Clone)]
@@ -46,17 +52,67 @@ impl RequestMetrics {
     }
 }
 
-/// Middleware: counts the request and records its latency.
-pub async fn record(State(metrics): State<RequestMetrics>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let response = next.run(request).await;
-    let series = metrics.series(&endpoint, response.status().as_u16());
-    series.requests.increment(1);
-    series.latency.record(started.elapsed().as_secs_f64());
-    response
+impl<S> Layer<S> for RequestMetrics {
+    type Service = Recorded<S>;
+
+    fn layer(&self, inner: S) -> Recorded<S> {
+        Recorded {
+            inner,
+            metrics: self.clone(),
+        }
+    }
+}
+
+/// The service of [`RequestMetrics`]: counts each request and records its latency.
+#[derive(Clone)]
+pub struct Recorded<S> {
+    inner: S,
+    metrics: RequestMetrics,
+}
+
+impl<S> Service<Request> for Recorded<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Recording<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let endpoint = request.extensions().get::<MatchedPath>().cloned();
+        Recording {
+            inner: self.inner.call(request),
+            pending: Some((self.metrics.clone(), endpoint, started)),
+        }
+    }
+}
+
+/// The response future of [`Recorded`].
+pub struct Recording<F> {
+    inner: F,
+    pending: Option<(RequestMetrics, Option<MatchedPath>, Instant)>,
+}
+
+impl<F, E> Future for Recording<F>
+where
+    F: Future<Output = Result<Response, E>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let answer = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        if let (Ok(response), Some((metrics, endpoint, started))) = (&answer, self.pending.take()) {
+            let endpoint = endpoint.as_ref().map_or("unmatched", MatchedPath::as_str);
+            let series = metrics.series(endpoint, response.status().as_u16());
+            series.requests.increment(1);
+            series.latency.record(started.elapsed().as_secs_f64());
+        }
+        Poll::Ready(answer)
+    }
 }
