@@ -37,7 +37,9 @@ fn main() -> ExitCode {
                 let _log_guard = telemetry::init_logging(settings.log_format);
                 // Signals are caught before the server binds and says it listens.
                 let shutdown = shutdown_signal();
-                let served = match Server::bind(&settings).await {
+                // The real clock, always: no setting can swap it for another.
+                let clock = std::sync::Arc::new(gatehouse_core::SystemClock);
+                let served = match Server::bind(&settings, clock).await {
                     Ok(server) => server.run(shutdown).await,
                     Err(err) => Err(err),
                 };

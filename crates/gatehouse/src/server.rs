@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use gatehouse_core::service::Stores;
-use gatehouse_core::{Clock, IssuerConfig, Random, SlowHashGate, SystemClock, SystemRandom, TokenService};
+use gatehouse_core::{Clock, IssuerConfig, Random, SlowHashGate, SystemRandom, TokenService};
 use gatehouse_store::SqlStore;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -49,8 +49,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens and migrates the database, loads keys, and binds the listener.
-    pub async fn bind(settings: &Settings) -> Result<Self, ServeError> {
+    /// Opens and migrates the database, loads keys, and binds the listener. Every
+    /// reading of the time that tokens, keys, secrets, the login brake and the
+    /// cleanup sweep act on comes from `clock`: the binary passes [`SystemClock`](gatehouse_core::SystemClock),
+    /// a test may pass a clock it moves by hand (see `docs/design.md`, "Time").
+    pub async fn bind(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, ServeError> {
         // Certificate files first: a bad one is a configuration error, found before
         // anything is created.
         let tls = match &settings.tls {
@@ -59,7 +62,6 @@ impl Server {
             })?),
             None => None,
         };
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let rng: Arc<dyn Random> = Arc::new(SystemRandom);
 
         let master = keyring::load_master_key(&settings.master_key, rng.as_ref())?;
@@ -125,7 +127,7 @@ impl Server {
             metadata: http::discovery::metadata(&issuer),
             metrics: metrics.clone(),
             clock: clock.clone(),
-            protection: Protection::new(&settings.protection),
+            protection: Protection::new(&settings.protection, clock.clone()),
             body_timeout: settings.limits.request_timeout,
             trusted_proxies: settings.trusted_proxies.clone(),
         });

@@ -31,17 +31,26 @@
 //! everything: a record is forgotten `lockout_duration` after its last failure.
 //! Refusals are 429 with `Retry-After`, decided before the password is checked, so a
 //! locked pair learns nothing, not even whether a password was right.
+//!
+//! Time: the brake's delays, lockouts and remembered addresses are read from the
+//! server's [`Clock`], so a test moves through a lockout without waiting it out; the
+//! wait for attempts to settle is on tokio's monotonic clock (a timeout, not a
+//! policy); the rate limits keep governor's own monotonic clock (a token bucket that
+//! refills in fractions of a second must not jump with the wall clock).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gatehouse_core::Clock;
 use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
-use tokio::time::Instant;
+
+/// A moment on the server's clock: the time since the Unix epoch.
+type Moment = Duration;
 
 use crate::config;
 
@@ -72,7 +81,7 @@ struct Failures {
     count: u32,
     /// Attempts still being checked.
     pending: u32,
-    last: Instant,
+    last: Moment,
 }
 
 #[derive(Default)]
@@ -81,7 +90,7 @@ struct LoginRecords {
     addresses: HashMap<IpAddr, Failures>,
     usernames: HashMap<String, Failures>,
     /// Addresses each username signed in from, most recent last.
-    known: HashMap<String, Vec<(IpAddr, Instant)>>,
+    known: HashMap<String, Vec<(IpAddr, Moment)>>,
 }
 
 impl LoginRecords {
@@ -111,6 +120,7 @@ struct LoginGuard {
     records: Mutex<LoginRecords>,
     /// Woken whenever an attempt settles.
     settled: Notify,
+    clock: Arc<dyn Clock>,
 }
 
 /// Why an attempt may not go ahead now.
@@ -138,7 +148,8 @@ impl LoginAttempt<'_> {
     /// The password was right: what was held against the username is lifted, and the
     /// address is remembered for the user.
     pub fn succeeded(self) {
-        self.guard.succeeded(&self.username, self.address, Instant::now());
+        self.guard
+            .succeeded(&self.username, self.address, self.guard.clock.since_epoch());
     }
 
     /// The password was wrong (or the user unknown or disabled): the place taken
@@ -165,8 +176,8 @@ fn keyed_limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<Def
 }
 
 impl Protection {
-    /// The protection `settings` ask for.
-    pub fn new(settings: &config::Protection) -> Self {
+    /// The protection `settings` ask for, its brake on `clock`.
+    pub fn new(settings: &config::Protection, clock: Arc<dyn Clock>) -> Self {
         Self {
             per_client: keyed_limiter(settings.rate_per_client),
             per_address: keyed_limiter(settings.rate_per_address),
@@ -175,6 +186,7 @@ impl Protection {
                 duration: settings.lockout_duration,
                 records: Mutex::new(LoginRecords::default()),
                 settled: Notify::new(),
+                clock,
             },
         }
     }
@@ -212,13 +224,16 @@ impl Protection {
         address: Option<IpAddr>,
     ) -> Result<LoginAttempt<'_>, Duration> {
         let address = address_or_unspecified(address);
-        let deadline = Instant::now() + SETTLE_WAIT;
+        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
         loop {
             // Registered before the decision, so a settling in between is not missed.
             let settled = self.logins.settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            match self.logins.begin(username, address, Instant::now()) {
+            match self
+                .logins
+                .begin(username, address, self.logins.clock.since_epoch())
+            {
                 Ok(()) => {
                     return Ok(LoginAttempt {
                         guard: &self.logins,
@@ -249,7 +264,7 @@ impl Protection {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        self.logins.sweep(Instant::now());
+        self.logins.sweep(self.logins.clock.since_epoch());
     }
 }
 
@@ -268,13 +283,13 @@ impl LoginGuard {
     }
 
     /// Failures still remembered at `now`.
-    fn live(&self, failures: Option<&Failures>, now: Instant) -> Option<Failures> {
+    fn live(&self, failures: Option<&Failures>, now: Moment) -> Option<Failures> {
         failures.copied().filter(|f| now < f.last + self.duration)
     }
 
     /// Decides an attempt and, when it may go ahead, counts it as a failure at once
     /// (under the same lock, so concurrent attempts see each other).
-    fn begin(&self, username: &str, address: IpAddr, now: Instant) -> Result<(), Blocked> {
+    fn begin(&self, username: &str, address: IpAddr, now: Moment) -> Result<(), Blocked> {
         if self.threshold == 0 {
             return Ok(());
         }
@@ -283,7 +298,7 @@ impl LoginGuard {
             seen.iter()
                 .any(|(a, at)| *a == address && now < *at + KNOWN_ADDRESS_TTL)
         });
-        let wait_until = |until: Instant, failures: &Failures| {
+        let wait_until = |until: Moment, failures: &Failures| {
             if now < until {
                 Err(Blocked {
                     wait: until - now,
@@ -320,7 +335,7 @@ impl LoginGuard {
         Ok(())
     }
 
-    fn count_failure(&self, records: &mut LoginRecords, username: &str, address: IpAddr, now: Instant) {
+    fn count_failure(&self, records: &mut LoginRecords, username: &str, address: IpAddr, now: Moment) {
         if records.pairs.len() >= MAX_RECORDS
             || records.usernames.len() >= MAX_RECORDS
             || records.addresses.len() >= MAX_RECORDS
@@ -376,7 +391,7 @@ impl LoginGuard {
         });
     }
 
-    fn succeeded(&self, username: &str, address: IpAddr, now: Instant) {
+    fn succeeded(&self, username: &str, address: IpAddr, now: Moment) {
         if self.threshold == 0 {
             return;
         }
@@ -395,12 +410,12 @@ impl LoginGuard {
         seen.push((address, now));
     }
 
-    fn sweep(&self, now: Instant) {
+    fn sweep(&self, now: Moment) {
         let mut records = self.lock();
         self.sweep_locked(&mut records, now);
     }
 
-    fn sweep_locked(&self, records: &mut LoginRecords, now: Instant) {
+    fn sweep_locked(&self, records: &mut LoginRecords, now: Moment) {
         let duration = self.duration;
         records.pairs.retain(|_, f| now < f.last + duration);
         records.addresses.retain(|_, f| now < f.last + duration);
@@ -411,9 +426,9 @@ impl LoginGuard {
         });
         // Still full of live records (a large attack): forget the oldest half rather
         // than grow without bound.
-        fn halve<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, last: impl Fn(&V) -> Instant) {
+        fn halve<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, last: impl Fn(&V) -> Moment) {
             if map.len() >= MAX_RECORDS {
-                let mut ages: Vec<Instant> = map.values().map(&last).collect();
+                let mut ages: Vec<Moment> = map.values().map(&last).collect();
                 ages.sort_unstable();
                 let cutoff = ages[ages.len() / 2];
                 map.retain(|_, v| last(v) > cutoff);
@@ -428,7 +443,12 @@ impl LoginGuard {
 
 #[cfg(test)]
 mod tests {
+    use gatehouse_core::{FixedClock, SystemClock};
+
     use super::*;
+
+    /// A moment on the brake's clock (a test passes its own moments).
+    const T0: Moment = Duration::from_secs(1_800_000_000);
 
     fn guard(threshold: u32) -> LoginGuard {
         LoginGuard {
@@ -436,18 +456,19 @@ mod tests {
             duration: Duration::from_secs(900),
             records: Mutex::new(LoginRecords::default()),
             settled: Notify::new(),
+            clock: Arc::new(FixedClock::new(0)),
         }
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
 
-    fn try_begin(g: &LoginGuard, username: &str, address: IpAddr, now: Instant) -> Result<(), Duration> {
+    fn try_begin(g: &LoginGuard, username: &str, address: IpAddr, now: Moment) -> Result<(), Duration> {
         g.begin(username, address, now).map_err(|blocked| blocked.wait)
     }
 
     /// A failure recorded without asking (as from a check already admitted).
-    fn fail(g: &LoginGuard, username: &str, address: IpAddr, now: Instant) {
+    fn fail(g: &LoginGuard, username: &str, address: IpAddr, now: Moment) {
         let mut records = g.lock();
         g.count_failure(&mut records, username, address, now);
     }
@@ -455,7 +476,7 @@ mod tests {
     #[test]
     fn delays_grow_then_the_pair_is_locked_and_time_lifts_it() {
         let g = guard(10);
-        let t0 = Instant::now();
+        let t0 = T0;
         for i in 0..3 {
             assert_eq!(try_begin(&g, "bob", A, t0), Ok(()), "attempt {i} is free");
         }
@@ -483,7 +504,7 @@ mod tests {
         // 100 attempts at the same instant, none settled yet (all still being
         // checked): no more go ahead than would one after another.
         let g = guard(10);
-        let now = Instant::now();
+        let now = T0;
         let admitted = (0..100).filter(|_| try_begin(&g, "bob", A, now).is_ok()).count();
         assert_eq!(admitted, FREE_ATTEMPTS as usize);
         // The same for one username from many addresses: the username-wide brake
@@ -508,13 +529,16 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_right_passwords_wait_for_the_ones_ahead_instead_of_being_refused() {
-        let p = Protection::new(&config::Protection {
-            rate_per_client: 0,
-            rate_per_address: 0,
-            lockout_threshold: 10,
-            lockout_duration: Duration::from_secs(900),
-            password_hash_concurrency: 1,
-        });
+        let p = Protection::new(
+            &config::Protection {
+                rate_per_client: 0,
+                rate_per_address: 0,
+                lockout_threshold: 10,
+                lockout_duration: Duration::from_secs(900),
+                password_hash_concurrency: 1,
+            },
+            Arc::new(SystemClock),
+        );
         let p = &p;
         // Ten logins at once: three go ahead, the rest wait for them and go ahead
         // as they succeed.
@@ -541,7 +565,7 @@ mod tests {
     #[test]
     fn an_unchecked_attempt_gives_its_place_back() {
         let g = guard(10);
-        let now = Instant::now();
+        let now = T0;
         for _ in 0..10 {
             assert_eq!(try_begin(&g, "bob", A, now), Ok(()));
             g.give_back("bob", A);
@@ -553,7 +577,7 @@ mod tests {
     #[test]
     fn another_address_is_never_locked_out() {
         let g = guard(10);
-        let mut now = Instant::now();
+        let mut now = T0;
         for _ in 0..100 {
             fail(&g, "bob", A, now);
             now += Duration::from_secs(1);
@@ -568,7 +592,7 @@ mod tests {
     #[test]
     fn a_known_address_is_not_held_by_failures_from_elsewhere_nor_locked() {
         let g = guard(10);
-        let now = Instant::now();
+        let now = T0;
         try_begin(&g, "dave", A, now).unwrap();
         g.succeeded("dave", A, now);
         // A distributed attack on the username: everywhere else is braked…
@@ -605,7 +629,7 @@ mod tests {
     #[test]
     fn a_success_lifts_the_username_and_an_address_is_locked_for_stuffing() {
         let g = guard(10);
-        let now = Instant::now();
+        let now = T0;
         for i in 0..50 {
             fail(&g, &format!("user{i}"), A, now);
         }
@@ -625,7 +649,7 @@ mod tests {
     #[test]
     fn records_stay_bounded_under_a_flood() {
         let g = guard(10);
-        let now = Instant::now();
+        let now = T0;
         for i in 0..(MAX_RECORDS as u32 + 10) {
             let address = IpAddr::V4(std::net::Ipv4Addr::from(i));
             fail(
@@ -643,13 +667,16 @@ mod tests {
 
     #[test]
     fn rate_limits_per_client_and_address() {
-        let p = Protection::new(&config::Protection {
-            rate_per_client: 5,
-            rate_per_address: 0,
-            lockout_threshold: 10,
-            lockout_duration: Duration::from_secs(900),
-            password_hash_concurrency: 1,
-        });
+        let p = Protection::new(
+            &config::Protection {
+                rate_per_client: 5,
+                rate_per_address: 0,
+                lockout_threshold: 10,
+                lockout_duration: Duration::from_secs(900),
+                password_hash_concurrency: 1,
+            },
+            Arc::new(SystemClock),
+        );
         let admitted = (0..20).filter(|_| p.admit_client("svc").is_ok()).count();
         assert_eq!(admitted, 10, "a burst of twice the rate");
         assert!(p.admit_client("other").is_ok(), "per client");
