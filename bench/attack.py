@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Helpers for bench/attack.sh (issue 12, point 1: failed client authentication
-buys Argon2 work): an open-loop client at a fixed rate, a sampler of the server's
+"""Helpers for bench/attack.sh (a failed client authentication buys Argon2
+work): an open-loop client at a fixed rate, a sampler of the server's
 memory and threads, a probe, and the report.
 
 Subcommands:

@@ -269,7 +269,7 @@ else
     DB_TEXT="SQLite in a temporary directory"
 fi
 REPORT="$(
-    echo "# gatehouse under a wrong-secret attack (issue 12, point 1): $BACKEND"
+    echo "# gatehouse under a wrong-secret attack: $BACKEND"
     echo
     echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), $(free -h | awk '/^Mem:/ { print $2 }') memory; the server, wrk and the clients share the cores"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gatehouse on PostgreSQL at scale (issue 7): client_credentials and refresh
+# gatehouse on PostgreSQL at scale: client_credentials and refresh
 # rotations with one node and with two nodes on one database (same run), then how
 # throughput and p99 change as the database grows to 100k and 1M clients and to
 # 1M and 10M stored refresh tokens (bench/seed.sql).

@@ -13,9 +13,9 @@
 #                        the form and signs an ES256 JWT of the same size)
 #   --scenarios LIST     comma-separated scenarios and groups (default all):
 #                        client_credentials_basic, client_credentials_post, jwks,
-#                        healthz, ceiling (group: client_credentials, issue 2's
-#                        set), refresh, introspect_jwt, introspect_opaque (group:
-#                        grants, issue 3's set)
+#                        healthz, ceiling (group: client_credentials),
+#                        refresh, introspect_jwt, introspect_opaque (group:
+#                        grants)
 #
 # Environment: DURATION (wrk -d, default 10s), THREADS (wrk -t, 2),
 # CONNECTIONS (wrk -c, 32), WARMUP (wrk -d of an unrecorded run before each
@@ -65,8 +65,8 @@ BACKEND="$(database_backend "$BASE_DATABASE_URL")" \
     || { echo "bench/run.sh: --database-url must be a postgres:// URL (SQLite is the default)" >&2; exit 2; }
 
 # --- scenarios --------------------------------------------------------------
-# In the order they run. The client_credentials group is issue 2's; grants is
-# issue 3's (refresh rotations, introspection).
+# In the order they run. The client_credentials group measures tokens; grants the
+# refresh rotations and introspection.
 ALL_SCENARIOS=(client_credentials_basic client_credentials_post jwks healthz ceiling
     refresh introspect_jwt introspect_opaque)
 declare -A WANTED
@@ -253,8 +253,8 @@ CLOCK_TICKS="$(getconf CLK_TCK)"
 declare -A CPU_SPLIT OTHER_LOAD
 
 # What the database did while a scenario ran: issuing a token for a known client
-# should neither query nor write it (issue 2, point 8); a refresh rotation must
-# commit durably, and many rotations should share a commit (issue 3, point 9).
+# should neither query nor write it; a refresh rotation must commit durably, and
+# many rotations should share a commit (group commit, docs/design.md).
 # PostgreSQL: its counters (flushed by each backend at most once a second, so
 # approximate, except after the refresh run, which waits for them; the snapshot
 # query is one transaction itself), and the bytes of WAL (exact, but for the

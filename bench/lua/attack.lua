@@ -1,4 +1,4 @@
--- The attacker of bench/attack.sh (issue 12, point 1): wrong secrets, with
+-- The attacker of bench/attack.sh: wrong secrets, with
 -- client_secret_basic, for a client whose secret was imported (stored with
 -- Argon2id), as fast as the connections get answers.
 --

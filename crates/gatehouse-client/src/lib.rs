@@ -1,4 +1,4 @@
-//! gatehouse-client: the caller's side of OAuth 2.0 (CONTRACT §6). It keeps a
+//! gatehouse-client: the caller's side of OAuth 2.0 (`docs/client.md`). It keeps a
 //! valid access token at hand, from client credentials (RFC 6749 §4.4) or
 //! from a user's password login kept alive with refresh tokens (§4.3, §6),
 //! and adds it to `reqwest` requests. It works with any RFC 6749 server;

@@ -1,4 +1,4 @@
-//! A protected API to try tokens on (CONTRACT §6):
+//! A protected API to try tokens on (`docs/guard.md`):
 //!
 //! ```sh
 //! cargo run -p gatehouse-guard --example resource_server -- \

@@ -1,5 +1,5 @@
 //! The SQLite database file holds password hashes, imported-secret hashes and token
-//! digests, so only its owner may read it (issue 12, point 13).
+//! digests, so only its owner may read it (`docs/security.md`, files on disk).
 //!
 //! gatehouse creates the file itself, empty and with mode 0600, before SQLite opens
 //! it: SQLite's unix VFS then gives the `-wal` and `-shm` files it makes beside the

@@ -36,8 +36,8 @@ impl UserRow {
 /// A user's scope as the `users.scope` column holds it: space-separated, and the
 /// empty string for a user not restricted beyond the client (`None`).
 ///
-/// The empty string rather than NULL: users created without `--scope` before
-/// issue 12 hold it, and were meant to be unrestricted, so they become so with no
+/// The empty string rather than NULL: users created without `--scope` by earlier
+/// versions hold it, and were meant to be unrestricted, so they become so with no
 /// migration (making the column nullable would rebuild the table on SQLite, and
 /// still have to rewrite those rows). An empty set of allowed scopes is not a
 /// state worth storing: every login of such a user would be granted nothing, and

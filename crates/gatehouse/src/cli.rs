@@ -1,4 +1,4 @@
-//! The command line (CONTRACT §3).
+//! The command line (`docs/protocol.md`, Commands).
 
 use clap::{Args, Parser, Subcommand};
 

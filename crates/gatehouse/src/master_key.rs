@@ -2,7 +2,8 @@
 //! given as a setting, read from the file `master_key_file` names, or read from (and
 //! on first use created in) `gatehouse.master.key` beside a SQLite database.
 //!
-//! A key file is a secret like an SSH private key, and is treated like one (issue 12):
+//! A key file is a secret like an SSH private key, and is treated like one
+//! (`docs/security.md`, files on disk):
 //! - A key file that group or others may open is refused, as ssh refuses such a
 //!   private key, with the `chmod 600` that fixes it: a warning would leave the key
 //!   readable, and it opens every signing key.

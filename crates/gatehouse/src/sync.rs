@@ -18,7 +18,7 @@ use crate::keyring::Keys;
 /// How often the feed is read without notifications (SQLite).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 /// How often the feed is read with notifications (PostgreSQL): the safety net, well
-/// inside the 5 seconds the contract allows a change to take.
+/// inside the 5 seconds within which an admin change must reach every server.
 pub const SAFETY_NET_INTERVAL: Duration = Duration::from_millis(2500);
 /// How far back each read looks again: a PostgreSQL transaction can commit a change
 /// with a lower id after one with a higher id has been seen. Re-applying an

@@ -53,7 +53,7 @@ fn colour_log(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) ->
 
 /// The text format's fields, `name=value` separated by spaces, written so that no
 /// value can end the line, pass for another field or reach a terminal as a control
-/// sequence (issue 12, point 5: a client id holding CR LF forged an audit line).
+/// sequence (a client id holding CR LF once forged an audit line).
 ///
 /// A value is written bare when it holds only printable characters other than
 /// whitespace, `"`, `\` and `=`; otherwise it is quoted, with `\`, `"` and every

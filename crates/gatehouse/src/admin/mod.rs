@@ -1,6 +1,7 @@
-//! The admin commands (CONTRACT §3). They work on the database directly, with or
-//! without a running server; every change is recorded in the change feed, which
-//! running servers follow within a second or two.
+//! The admin commands (`docs/protocol.md`, Commands). They work on the database
+//! directly, with or without a running server; every change is recorded in the change
+//! feed, which running servers follow (`crate::sync`): within a second on SQLite, at
+//! once on PostgreSQL.
 
 mod clients;
 mod tokens;

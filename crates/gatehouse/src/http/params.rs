@@ -130,7 +130,7 @@ impl FromRequest<AppState> for OAuthRequest {
     }
 }
 
-/// The parameters of the query string, on a route that reads them (CONTRACT §7); each
+/// The parameters of the query string, on a route that reads them (`docs/migrating.md`); each
 /// such request is logged as a warning with the parameter names, never the values.
 /// Elsewhere a query is no place for OAuth parameters: RFC 6749 §2.3.1 says client
 /// credentials "MUST NOT be included in the request URI", and §3.2 has the token
@@ -197,8 +197,8 @@ async fn read_body(body: Body, timeout: Duration) -> Result<Vec<u8>, ApiError> {
 /// Parses `application/x-www-form-urlencoded` strictly: names and values must decode
 /// to UTF-8 (a lossy decoder would let two different inputs mean the same thing).
 /// Raw whitespace around a pair is dropped: no encoder writes it (a space is `+`, a
-/// line break `%0A`), and documentation shows bodies with one pair a line (seed 002),
-/// which clients copy byte for byte.
+/// line break `%0A`), and API documentation shows bodies with one pair a line (the
+/// API Authentication Guide, `examples/oauth-guide.toml`), which clients copy byte for byte.
 pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let malformed = || OAuthError::invalid_request("The form body is not valid UTF-8 form encoding.");
     let decode = |part: &[u8]| -> Result<String, OAuthError> {

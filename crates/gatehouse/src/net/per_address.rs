@@ -1,4 +1,4 @@
-//! The cap on connections open at once from one source address (issue 12): without
+//! The cap on connections open at once from one source address: without
 //! it, one address could hold every one of `max_connections` with connections that
 //! each look legitimate (a cheap request every few seconds), and everyone else would
 //! wait in the kernel's backlog.

@@ -1,6 +1,6 @@
 //! A protected API in this process, behind gatehouse-guard, for the tests that
 //! call an API with the tokens gatehouse issued (the guard's own tests, and the
-//! seeds' "Authorization: Bearer" requests).
+//! documented APIs' "Authorization: Bearer" requests).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// The API of CONTRACT section 6's example, in this process: `/api/v3/cities`
+/// The API of gatehouse-guard's `resource_server` example, in this process: `/api/v3/cities`
 /// needs `read`, `/api/v3/orders` needs `orders`, `/api/v3/both` needs both,
 /// `/api/v3/any` any valid token. Each answers with the claims it was handed.
 pub struct Api {

@@ -1,4 +1,4 @@
-//! CONTRACT section 3: admin commands take effect on running servers within
+//! Admin commands take effect on running servers within
 //! 5 seconds, although the server keeps clients cached in memory.
 
 use reqwest::StatusCode;

@@ -1,4 +1,4 @@
-//! No unbounded growth (issue 3, point 6): a background task deletes expired
+//! No unbounded growth: a background task deletes expired
 //! refresh and opaque tokens, and a client_credentials JWT writes nothing.
 //! These tests read the server's tables with a connection of their own.
 

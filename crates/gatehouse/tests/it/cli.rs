@@ -1,4 +1,4 @@
-//! The admin CLI (CONTRACT section 3) on a database with no server running:
+//! The admin CLI (`docs/protocol.md`, Commands) on a database with no server running:
 //! every command's `--json` shape and exit status.
 
 use serde_json::{json, Value};

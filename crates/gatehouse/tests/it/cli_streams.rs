@@ -1,4 +1,4 @@
-//! The admin commands' standard streams (issue 12, point 15): output to a reader
+//! The admin commands' standard streams: output to a reader
 //! that went away ends quietly, and secrets come in on standard input, never on the
 //! command line, where every user of the machine sees them in the process list.
 

@@ -1,4 +1,4 @@
-//! gatehouse-client against the real server (issue 5, points 8–10): a token
+//! gatehouse-client against the real server: a token
 //! source renewing short-lived tokens, one token request for a crowd of
 //! callers, a user session rotating its refresh token and outliving a server
 //! restart, and the reqwest middleware renewing once on a 401. The server's

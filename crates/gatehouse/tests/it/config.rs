@@ -1,4 +1,4 @@
-//! CONTRACT section 2: flag > environment > TOML file > default, and a bad
+//! Settings (`docs/configuration.md`): flag > environment > TOML file > default, and a bad
 //! setting stops start-up with one line naming the key, exit status 2.
 
 use std::path::PathBuf;

@@ -1,5 +1,4 @@
-//! A token is returned only once the database has committed it (issue 3,
-//! point 7): SIGKILL the server while chains of refreshes run, restart it on
+//! A token is returned only once the database has committed it: SIGKILL the server while chains of refreshes run, restart it on
 //! the same database, and every refresh token a client received still works.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

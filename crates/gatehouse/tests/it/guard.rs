@@ -1,7 +1,7 @@
 //! gatehouse-guard in front of an axum API, against the real server: local
 //! validation (signature, `typ`, `iss`, `aud`, `exp`, keys that rotate),
 //! introspection (revocation seen within the cache TTL), scopes, and the RFC
-//! 6750 answers (CONTRACT section 6).
+//! 6750 answers (`docs/guard.md`).
 
 use std::time::{Duration, Instant};
 

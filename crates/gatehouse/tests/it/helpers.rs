@@ -36,7 +36,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 /// Names the PostgreSQL server the PostgreSQL variants run on.
 pub const PG_URL_VAR: &str = "GATEHOUSE_TEST_DATABASE_URL";
 
-/// CONTRACT section 3: admin changes reach running servers within 5 seconds.
+/// Admin changes reach running servers within 5 seconds (`docs/protocol.md`, Commands).
 pub const PROPAGATION_DEADLINE: Duration = Duration::from_secs(5);
 
 /// How long any `gatehouse` process may take to exit when it should.
@@ -152,8 +152,8 @@ impl CliOutput {
             .collect()
     }
 
-    /// What is wrong with this output as a usage/config failure of CONTRACT
-    /// section 2: exit status `code` and exactly one non-empty line on stderr,
+    /// What is wrong with this output as a usage/config failure
+    /// (`docs/configuration.md`): exit status `code` and exactly one non-empty line on stderr,
     /// naming one of `keys`.
     pub fn one_line_error_problem(&self, code: i32, keys: &[&str]) -> Option<String> {
         let lines = self.stderr_lines();

@@ -1,5 +1,5 @@
 //! Building token requests (form or JSON bodies, `client_secret_basic` or
-//! `client_secret_post`) and checking replies against CONTRACT section 4.
+//! `client_secret_post`) and checking replies against `docs/protocol.md`.
 
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -128,7 +128,7 @@ impl Reply {
         self
     }
 
-    /// What is wrong with this reply as an OAuth error (CONTRACT section 4):
+    /// What is wrong with this reply as an OAuth error (`docs/protocol.md`, Answers):
     /// `status`, JSON content type, `{"error": code, "error_description": text}`,
     /// and, for the token endpoint, `Cache-Control: no-store` and `Pragma: no-cache`.
     pub fn error_problems(&self, status: StatusCode, code: &str, no_store: bool) -> Vec<String> {
@@ -170,7 +170,7 @@ impl Reply {
         self
     }
 
-    /// Whether `WWW-Authenticate` is the Basic challenge of CONTRACT section 4.
+    /// Whether `WWW-Authenticate` is the Basic challenge every 401 carries.
     pub fn has_basic_challenge(&self) -> bool {
         self.header("www-authenticate")
             .is_some_and(|c| c.starts_with(r#"Basic realm="gatehouse""#))

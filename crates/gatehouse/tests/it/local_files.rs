@@ -1,5 +1,5 @@
 //! The files gatehouse keeps on disk hold secrets, and only their owner may open
-//! them (issue 12, points 12, 13 and 15b): the master key file (never reached
+//! them (`docs/security.md`, files on disk): the master key file (never reached
 //! through a symbolic link, refused when group or others may open it), the file
 //! `master_key_file` names, and the SQLite database with its `-wal` and `-shm`
 //! files (0600).

@@ -26,7 +26,7 @@ async fn current_kid(server: &TestServer<'_>, client: &TestClient) -> String {
     jose::kid(&server.access_token(client).await)
 }
 
-/// Polls each node until `check` holds there, 5 s at most (CONTRACT section 3).
+/// Polls each node until `check` holds there, 5 s at most (the propagation deadline).
 async fn on_every_node<F, Fut>(nodes: &[TestServer<'_>], what: &str, check: F)
 where
     F: Fn(usize) -> Fut,

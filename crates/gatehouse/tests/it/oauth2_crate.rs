@@ -1,4 +1,4 @@
-//! The server driven by a third-party client library (issue 5, point 11):
+//! The server driven by a third-party client library:
 //! the `oauth2` crate (v5), over `oauth2::reqwest` with redirects disabled as
 //! its documentation asks, runs client_credentials, password, refresh with
 //! rotation, revocation (RFC 7009) and introspection (RFC 7662) against the

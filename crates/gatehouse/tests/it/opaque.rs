@@ -1,5 +1,5 @@
 //! Clients created with `--token-format opaque` get random `gho_` access
-//! tokens, which only introspection can check (CONTRACT section 5).
+//! tokens, which only introspection can check (`docs/protocol.md`, Tokens).
 
 use std::collections::HashSet;
 use std::time::Duration;

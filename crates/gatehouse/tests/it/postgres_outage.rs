@@ -1,5 +1,5 @@
 //! PostgreSQL going away under a running server: 503 `temporarily_unavailable`
-//! promptly, never a hang or a panic (CONTRACT section 4).
+//! promptly, never a hang or a panic (`docs/operations.md`, failure behaviour).
 
 use std::time::Duration;
 

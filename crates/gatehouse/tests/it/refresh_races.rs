@@ -1,4 +1,4 @@
-//! Concurrent refreshes (issue 3, point 2): of many requests racing with one
+//! Concurrent refreshes (RFC 9700 §4.14.2): of many requests racing with one
 //! refresh token exactly one wins, on both databases (Keycloak's
 //! CVE-2026-1035 was this race); refreshes of different logins never get in
 //! each other's way.

@@ -1,4 +1,4 @@
-//! CONTRACT section 7: `[[routes]]` entries serve a standard endpoint at one
+//! `[[routes]]` (`docs/migrating.md`): entries serve a standard endpoint at one
 //! more path, checked at start-up, with parameters read from the query string
 //! only where `GET` is served; the standard endpoints keep their behaviour.
 

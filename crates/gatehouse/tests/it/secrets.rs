@@ -1,5 +1,5 @@
 //! Secrets are shown once and kept only hashed: not in the database, not in
-//! the CLI's later output, not in the log (CONTRACT sections 3 and 5).
+//! the CLI's later output, not in the log (`docs/protocol.md`, Tokens and Commands).
 
 use std::os::unix::fs::PermissionsExt as _;
 

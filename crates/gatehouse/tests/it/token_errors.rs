@@ -1,5 +1,5 @@
 //! Every way a token request can be wrong gets the RFC 6749 section 5.2 error
-//! CONTRACT section 4 names, as JSON, with the no-store headers; and the server
+//! `docs/protocol.md` lists, as JSON, with the no-store headers; and the server
 //! never answers with a framework's plain-text rejection.
 
 use reqwest::StatusCode;

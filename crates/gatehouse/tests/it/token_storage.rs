@@ -1,6 +1,6 @@
 //! Passwords, refresh tokens and opaque access tokens are kept only as
 //! digests (Argon2id for passwords): not in the database file, not in the
-//! log (CONTRACT section 5, issue 3 points 1-3).
+//! log (`docs/protocol.md`, Tokens).
 
 use reqwest::StatusCode;
 

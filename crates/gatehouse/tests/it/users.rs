@@ -1,4 +1,4 @@
-//! `gatehouse user create|list|delete|disable` (CONTRACT section 3) on a
+//! `gatehouse user create|list|delete|disable` (`docs/protocol.md`, Commands) on a
 //! database with no server running: every command's `--json` shape and exit
 //! status, and no password in any output.
 

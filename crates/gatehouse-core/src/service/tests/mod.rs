@@ -226,7 +226,8 @@ async fn unknown_client_and_wrong_secret_look_the_same() {
         .await
         .unwrap_err();
     // Same code and description: the standard endpoints answer both alike. Only a
-    // route that asks for it (CONTRACT §7) tells them apart, by this flag.
+    // route that asks for it (`unknown_client_status`, `docs/migrating.md`) tells them
+    // apart, by this flag.
     assert_eq!(
         (unknown.code(), unknown.description()),
         (wrong.code(), wrong.description())

@@ -1,6 +1,6 @@
-//! Issue 4 and CONTRACT section 7: gatehouse stands in for the token server of each
-//! seed API. Each module starts the server with that API's example configuration
-//! (`examples/NAME.toml`) and sends every request the seed's document shows, as it
+//! gatehouse stands in for the token server of each API in `examples/`
+//! (`docs/migrating.md`). Each module starts the server with that API's example
+//! configuration (`examples/NAME.toml`) and sends every request its documentation shows, as it
 //! shows it (path, method, content type, parameter names, query string), then
 //! checks every status, error code and response field the document lists.
 
@@ -29,8 +29,8 @@ pub async fn start_example<'a>(db: &'a TestDb, name: &str) -> TestServer<'a> {
 
 /// The token response every seed documents: 200, JSON, no-store, an
 /// `access_token` that verifies with the JWKS alone, `token_type` Bearer
-/// (RFC 6749 section 5.1: case-insensitive; seed 003 prints `bearer`) and
-/// `expires_in` 3600 (every seed's documented lifetime). Returns the body.
+/// (RFC 6749 section 5.1: case-insensitive; the Musement documentation prints
+/// `bearer`) and `expires_in` 3600 (every documented lifetime). Returns the body.
 pub async fn assert_documented_token(server: &TestServer<'_>, reply: &Reply) -> Value {
     let token = reply.access_token();
     let body = reply.json();
