@@ -1,7 +1,5 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009) of every kind of token.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
 use super::TokenService;
@@ -86,7 +84,11 @@ fn may_inspect(client: &Client, owner: &str) -> bool {
 impl TokenService {
     /// RFC 7662: what `client` may know of `token`. The hint is not needed: the form
     /// of a token says what it is.
-    pub async fn introspect(&self, client: &Client, token: &str) -> Result<Introspection, OAuthError> {
+    pub(crate) async fn introspect_token(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
         let now = self.clock.now();
         let details = match TokenKind::of(token) {
             TokenKind::Refresh => {
@@ -187,7 +189,11 @@ impl TokenService {
     /// without, the presented token itself: holding it is the right to give it up.
     /// A refresh token takes its whole login with it. Unknown tokens are no error.
     /// Returns whether anything was revoked.
-    pub async fn revoke(&self, client: Option<&Arc<Client>>, token: &str) -> Result<bool, OAuthError> {
+    pub(crate) async fn revoke_token(
+        &self,
+        client: Option<&Client>,
+        token: &str,
+    ) -> Result<bool, OAuthError> {
         let now = self.clock.now();
         let found = match TokenKind::of(token) {
             TokenKind::Refresh => self

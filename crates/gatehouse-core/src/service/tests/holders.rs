@@ -65,7 +65,7 @@ async fn tokens(f: &Fixture) -> [String; 3] {
 async fn active(f: &Fixture, rs: &Client, tokens: &[String]) -> Vec<bool> {
     let mut seen = Vec::new();
     for token in tokens {
-        seen.push(f.service.introspect(rs, token).await.unwrap().active);
+        seen.push(f.service.introspect_token(rs, token).await.unwrap().active);
     }
     seen
 }
