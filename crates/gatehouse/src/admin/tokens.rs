@@ -66,7 +66,9 @@ pub(super) async fn run(
     };
     let revoked = service.revoke(holder).await.map_err(|e| {
         // The operator is the reader here: the cause of a failure, not the sentence.
-        let why = e.cause().map_or_else(|| e.description().to_owned(), ToString::to_string);
+        let why = e
+            .cause()
+            .map_or_else(|| e.description().to_owned(), ToString::to_string);
         AdminError::failed(format!("cannot revoke: {why}"))
     })?;
     print(&json!({ "revoked": revoked }), json)
