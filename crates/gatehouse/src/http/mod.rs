@@ -50,7 +50,7 @@ pub struct Shared {
     /// How long a request body may take to arrive.
     pub body_timeout: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: client_address::TrustedProxies,
+    pub trusted_proxies: crate::config::TrustedProxies,
 }
 
 impl AppState {
