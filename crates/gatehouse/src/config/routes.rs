@@ -1,6 +1,6 @@
 //! `[[routes]]`: a standard endpoint served at one more path, with the small, explicit
-//! differences an existing API's clients rely on (`docs/migrating.md`). Checked once at start-up; a bad entry stops it with one
-//! line naming the route and the problem.
+//! differences an existing API's clients rely on (`docs/migrating.md`). Checked once
+//! at start-up; a bad entry stops it with one line naming the route and the problem.
 
 use gatehouse_core::{GrantType, TokenOptions};
 
