@@ -11,7 +11,10 @@
 //! with the id, the method, the path (never the query: it may hold credentials) and
 //! the status, and names the id in the answer's `x-request-id` so that a client's
 //! report can be found in the log. Answers that are not failures pay for no more than
-//! an atomic increment and a header lookup: their made-up id is never formatted.
+//! an atomic increment, a header lookup and two reference-counted clones (method and
+//! URI): their made-up id is never formatted. Refusals that are not failures (a rate
+//! limit, every password-hash slot busy) are not logged here: under an attack they
+//! would flood the log, and the audit log and metrics count them.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
