@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::TokenService;
 use crate::jwt::AccessTokenClaims;
-use crate::tokens::{TokenDigest, TokenKind};
+use crate::tokens::{RefreshView, TokenDigest, TokenKind};
 use crate::{Client, OAuthError};
 
 /// An introspection answer (RFC 7662 §2.2). Inactive is exactly `{"active": false}`.
@@ -92,27 +92,26 @@ impl TokenService {
         let now = self.clock.now();
         let details = match TokenKind::of(token) {
             TokenKind::Refresh => {
-                let Some(view) = self.stores.tokens.find_refresh(&TokenDigest::of(token)).await? else {
+                let Some(RefreshView { token: view, holders }) =
+                    self.stores.tokens.find_refresh(&TokenDigest::of(token)).await?
+                else {
                     return Ok(Introspection::inactive());
                 };
-                if !view.usable
-                    || view.expires_at <= now
-                    || !view.holders.allows(view.issued_at)
+                if !view.is_live(now)
+                    || !holders.allows(view.issued_at)
                     || !may_inspect(client, view.client_id.as_str())
                 {
                     return Ok(Introspection::inactive());
                 }
+                let user = view.login.user;
                 ActiveToken {
-                    scope: view.scope.to_string(),
+                    scope: view.login.scope.to_string(),
                     client_id: view.client_id.to_string(),
-                    username: view.user.as_ref().map(|u| u.username.clone()),
+                    username: user.as_ref().map(|u| u.username.clone()),
                     token_type: "refresh_token",
                     exp: view.expires_at,
                     iat: view.issued_at,
-                    sub: view
-                        .user
-                        .as_ref()
-                        .map_or_else(|| view.client_id.to_string(), |u| u.user_id.clone()),
+                    sub: user.map_or_else(|| view.client_id.to_string(), |u| u.user_id),
                     // A refresh token is for this server alone.
                     aud: self.config.issuer.clone(),
                     iss: self.config.issuer.clone(),
@@ -123,14 +122,10 @@ impl TokenService {
                 let Some(view) = self.stores.tokens.find_opaque(&TokenDigest::of(token)).await? else {
                     return Ok(Introspection::inactive());
                 };
-                let row = view.token;
-                if view.revoked
-                    || row.expires_at <= now
-                    || !view.holders.allows(row.issued_at)
-                    || !may_inspect(client, row.client_id.as_str())
-                {
+                if !view.is_live(now) || !may_inspect(client, view.token.client_id.as_str()) {
                     return Ok(Introspection::inactive());
                 }
+                let row = view.token;
                 ActiveToken {
                     scope: row.scope.to_string(),
                     client_id: row.client_id.to_string(),
@@ -162,7 +157,7 @@ impl TokenService {
                     )
                     .await?;
                 // A token of a login ends with it (a missing login counts as revoked).
-                let login_ended = claims.sid.is_some() && !state.login_live;
+                let login_ended = claims.sid.is_some() && !state.login.stands();
                 if state.jti_revoked || login_ended || !state.holders.allows(claims.iat) {
                     return Ok(Introspection::inactive());
                 }
@@ -202,8 +197,8 @@ impl TokenService {
                 .find_refresh(&TokenDigest::of(token))
                 .await?
                 .map(|view| Found::Refresh {
-                    family_id: view.family_id,
-                    client_id: view.client_id.to_string(),
+                    family_id: view.token.login.family_id,
+                    client_id: view.token.client_id.to_string(),
                 }),
             TokenKind::OpaqueAccess => {
                 let digest = TokenDigest::of(token);

@@ -76,7 +76,7 @@ async fn a_deleted_client_s_tokens_are_inactive() {
         let (f, rs) = cast(format).await;
         let tokens = tokens(&f).await;
         assert_eq!(active(&f, &rs, &tokens).await, [true; 3], "{format:?}");
-        f.store.remove_client("app");
+        f.store.forget_client(&ClientId::parse("app").unwrap());
         assert_eq!(active(&f, &rs, &tokens).await, [false; 3], "{format:?}");
     }
 }
