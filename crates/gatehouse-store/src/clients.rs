@@ -189,3 +189,72 @@ impl ClientStore for SqlStore {
         .map_err(db_error)
     }
 }
+
+/// A change to a client's settings, as `gatehouse client update` makes it. `None`
+/// leaves a setting as it is; for the optional settings, `Some(None)` returns it to
+/// the server's default (`default_audience`, `access_token_ttl`, `refresh_token_ttl`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    /// A new name for people.
+    pub name: Option<String>,
+    /// The scopes the client may ask for.
+    pub scope: Option<Scope>,
+    /// The grants the client may use.
+    pub grant_types: Option<GrantTypes>,
+    /// `aud` of its access tokens.
+    pub audience: Option<Option<String>>,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl: Option<Option<i64>>,
+    /// Refresh token lifetime, seconds.
+    pub refresh_token_ttl: Option<Option<i64>>,
+    /// Whether it may introspect any token.
+    pub can_introspect: Option<bool>,
+}
+
+impl SqlStore {
+    /// Applies `changes` to the client `id` in one statement (two admins changing
+    /// different settings at once both keep theirs), records the change for the
+    /// running servers' caches, and returns the client as it is now; `None` when there
+    /// is no such client. Tokens already issued keep what they were issued with.
+    pub async fn update_client(
+        &self,
+        id: &ClientId,
+        changes: &ClientChanges,
+        now: UnixTime,
+    ) -> Result<Option<Client>, StoreError> {
+        let sql = format!(
+            "UPDATE clients SET name = COALESCE($1, name), scope = COALESCE($2, scope), \
+                 grant_types = COALESCE($3, grant_types), \
+                 audience = CASE WHEN $4 THEN $5 ELSE audience END, \
+                 access_token_ttl = CASE WHEN $6 THEN $7 ELSE access_token_ttl END, \
+                 refresh_token_ttl = CASE WHEN $8 THEN $9 ELSE refresh_token_ttl END, \
+                 can_introspect = COALESCE($10, can_introspect), updated_at = $11 \
+             WHERE client_id = $12 RETURNING {CLIENT_READ_COLUMNS}"
+        );
+        let row: Option<ClientRow> = on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let row: Option<ClientRow> = sqlx::query_as(&sql)
+                .bind(changes.name.as_deref())
+                .bind(changes.scope.as_ref().map(Scope::to_string))
+                .bind(changes.grant_types.map(|g| g.to_string()))
+                .bind(changes.audience.is_some())
+                .bind(changes.audience.clone().flatten())
+                .bind(changes.access_token_ttl.is_some())
+                .bind(changes.access_token_ttl.flatten())
+                .bind(changes.refresh_token_ttl.is_some())
+                .bind(changes.refresh_token_ttl.flatten())
+                .bind(changes.can_introspect)
+                .bind(now)
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_some() {
+                record_change!(tx, ChangeKind::Client, id.as_str(), now)?;
+            }
+            tx.commit().await.map(|()| row)
+        }
+        .await)
+        .map_err(db_error)?;
+        row.map(ClientRow::into_client).transpose()
+    }
+}

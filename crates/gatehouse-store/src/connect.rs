@@ -11,8 +11,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::batch::RotationWriters;
 use crate::error::db_error;
-use crate::rotation::RotationWriters;
 use crate::{on_pool, sqlite_file};
 
 /// The database engine behind a store.
@@ -80,7 +80,7 @@ impl std::fmt::Debug for SqlStore {
 
 impl SqlStore {
     /// Opens the database at `url` (inside a Tokio runtime: it starts the writer
-    /// tasks of [`crate::rotation`]). A SQLite file is created if missing, readable by
+    /// tasks of [`crate::batch`]). A SQLite file is created if missing, readable by
     /// its owner only (mode 0600, as are its `-wal` and `-shm` files), and put in WAL
     /// mode; with `synchronous = FULL` every commit is durable when it returns.
     /// The pool connects lazily, so a server starts even while PostgreSQL is down
@@ -124,12 +124,13 @@ impl SqlStore {
                 ))
             }
         };
-        let rotations = match &pool {
-            Pool::Sqlite(pool) => RotationWriters::sqlite(pool),
-            Pool::Postgres(pool) => {
-                RotationWriters::postgres(pool, (options.max_connections as usize / 2).clamp(1, 4))
-            }
+        // SQLite has one writer at a time anyway; PostgreSQL gets a few, so that
+        // batches overlap with each other's commits.
+        let writers = match pool {
+            Pool::Sqlite(_) => 1,
+            Pool::Postgres(_) => (options.max_connections as usize / 2).clamp(1, 4),
         };
+        let rotations = RotationWriters::start(&pool, writers);
         Ok(Self { pool, rotations })
     }
 
@@ -145,7 +146,21 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let result = match &self.pool {
             Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
-            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+            // sqlx's `CREATE TABLE IF NOT EXISTS _sqlx_migrations` draws a NOTICE
+            // ("already exists, skipping") at every start, which sqlx logs: the
+            // migrating connection asks for warnings and errors only, and is closed
+            // afterwards so that the setting goes with it.
+            Pool::Postgres(pool) => {
+                async {
+                    let mut conn = pool.acquire().await?;
+                    conn.close_on_drop();
+                    sqlx::query("SET client_min_messages = warning")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::migrate!("./migrations/postgres").run(&mut *conn).await
+                }
+                .await
+            }
         };
         result.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(err) => db_error(err),
@@ -157,6 +172,15 @@ impl SqlStore {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
     }
+}
+
+/// The file a `sqlite:` database URL names; `None` for PostgreSQL, an in-memory
+/// database or a `file:` URI.
+pub fn sqlite_database_file(url: &str) -> Option<std::path::PathBuf> {
+    if Backend::from_url(url) != Some(Backend::Sqlite) {
+        return None;
+    }
+    database_file(&SqliteConnectOptions::from_str(url).ok()?)
 }
 
 /// The file behind SQLite connect options, or `None` for an in-memory database or a

@@ -7,20 +7,21 @@
 //! live in one folder per backend, because DDL types differ.
 #![warn(missing_docs)]
 
+mod batch;
 mod client_ids;
 mod clients;
 mod connect;
 mod error;
 mod feed;
 mod keys;
-mod rotation;
 mod sqlite_file;
-mod token_rows;
 mod tokens;
 mod users;
 
-pub use connect::{Backend, PoolOptions, SqlStore};
+pub use clients::ClientChanges;
+pub use connect::{sqlite_database_file, Backend, PoolOptions, SqlStore};
 pub use feed::{ChangeListener, Wake};
+pub use users::{Enabled, UserChanges};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of the store's backend.
 macro_rules! on_pool {

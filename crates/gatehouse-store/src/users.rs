@@ -130,3 +130,88 @@ impl SqlStore {
         .map_err(db_error)
     }
 }
+
+/// A change to a user, as `gatehouse user update` makes it: `None` leaves a setting
+/// as it is; `scope: Some(None)` leaves the user limited by the client alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// The hash of a new password.
+    pub password_hash: Option<SecretHash>,
+    /// The scopes the user may grant.
+    pub scope: Option<Option<Scope>>,
+}
+
+/// What enabling a user found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enabled {
+    /// The user was disabled and is now enabled.
+    Now,
+    /// The user was enabled already: nothing changed.
+    Already,
+    /// No user has that name.
+    NoSuchUser,
+}
+
+impl SqlStore {
+    /// Applies `changes` to the user `username` in one statement and returns the user
+    /// as it is now; `None` when there is no such user. Logins already made go on:
+    /// disabling the user ends them.
+    pub async fn update_user(
+        &self,
+        username: &str,
+        changes: &UserChanges,
+        now: UnixTime,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!(
+            "UPDATE users SET password_hash = COALESCE($1, password_hash), \
+                 scope = CASE WHEN $2 THEN $3 ELSE scope END, updated_at = $4 \
+             WHERE username = $5 RETURNING {USER_COLUMNS}"
+        );
+        let row: Option<UserRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(changes.password_hash.as_ref().map(SecretHash::to_stored))
+            .bind(changes.scope.is_some())
+            .bind(changes.scope.as_ref().map(|scope| user_scope_column(scope.as_ref())))
+            .bind(now)
+            .bind(username)
+            .fetch_optional(pool)
+            .await)
+        .map_err(db_error)?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    /// Enables a disabled user, who can log in again. What the user held before stays
+    /// dead: the revocation mark that disabling wrote still ends every access token
+    /// issued up to then, and the user's logins (refresh token families), which
+    /// rotation refused only because the user was disabled, are revoked here, in the
+    /// same transaction, so that enabling cannot bring them back.
+    pub async fn enable_user(&self, username: &str, now: UnixTime) -> Result<Enabled, StoreError> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            // Only a user this statement flips loses their logins: enabling an
+            // enabled user changes nothing.
+            let user_id: Option<String> = sqlx::query_scalar(
+                "UPDATE users SET disabled = FALSE, updated_at = $2 \
+                 WHERE username = $1 AND disabled RETURNING user_id",
+            )
+            .bind(username)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(user_id) = user_id else {
+                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)")
+                    .bind(username)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                return Ok(if exists { Enabled::Already } else { Enabled::NoSuchUser });
+            };
+            sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await.map(|()| Enabled::Now)
+        }
+        .await)
+        .map_err(db_error)
+    }
+}
