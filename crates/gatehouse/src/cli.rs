@@ -1,49 +1,32 @@
 //! The command line (`docs/protocol.md`, Commands).
 
-use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gatehouse_core::{GrantType, GrantTypes};
 
-use crate::config::{flags, ConfigArgs, Flags};
+use crate::config::ConfigArgs;
 
 /// gatehouse: an OAuth 2.0 authorization server for APIs.
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about)]
 pub struct Cli {
-    /// The settings given as flags; filled by [`Cli::parse_with_settings`]. Each
-    /// command takes the flags of the settings it uses (`#[command(args = flags(…))]`
-    /// below); environment variables and the file reach every command.
-    #[arg(skip)]
+    /// Settings shared by every command.
+    #[command(flatten)]
     pub config: ConfigArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
-impl Cli {
-    /// Parses the process's arguments, settings included; exits with clap's message
-    /// (status 2) on bad usage, as `Cli::parse` does.
-    pub fn parse_with_settings() -> Self {
-        let matches = Self::command().get_matches();
-        match Self::from_arg_matches(&matches) {
-            Ok(cli) => Self {
-                config: ConfigArgs::from_matches(&matches),
-                ..cli
-            },
-            Err(err) => err.format(&mut Self::command()).exit(),
-        }
-    }
-}
-
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the OAuth endpoints.
-    #[command(args = flags(Flags::Serve))]
-    Serve,
+    Serve(ServeArgs),
     /// Manage clients.
-    #[command(subcommand, args = flags(Flags::Admin))]
+    #[command(subcommand)]
     Client(ClientCommand),
     /// Manage users of the password grant.
-    #[command(subcommand, args = flags(Flags::Admin))]
+    #[command(subcommand)]
     User(UserCommand),
     /// Act on issued tokens.
     #[command(subcommand)]
@@ -52,8 +35,15 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Apply database migrations and exit.
-    #[command(args = flags(Flags::Admin))]
     Migrate(JsonFlag),
+}
+
+/// Settings only `serve` takes as flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Refresh token lifetime in seconds. Default 2592000 (30 days).
+    #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_TTL", value_name = "SECONDS")]
+    pub refresh_token_ttl: Option<String>,
 }
 
 /// `--json`: print one JSON object.
@@ -73,6 +63,8 @@ pub enum ClientCommand {
     List(JsonFlag),
     /// Show one client.
     Show(ClientRef),
+    /// Change a client's settings; only the flags given change. Prints the client.
+    Update(UpdateClient),
     /// Delete a client.
     Delete(ClientRef),
     /// Give a client a new secret and print it (shown this once).
@@ -118,8 +110,9 @@ pub struct CreateClient {
     #[arg(long, default_value = "")]
     pub scope: String,
     /// Grant types, comma-separated.
-    #[arg(long, default_value = "client_credentials")]
-    pub grant_types: String,
+    #[arg(long, default_value = "client_credentials", value_parser = parse_grant_types,
+          help = grant_types_help())]
+    pub grant_types: GrantTypes,
     /// `aud` of its access tokens; default_audience when absent.
     #[arg(long)]
     pub audience: Option<String>,
@@ -141,14 +134,112 @@ pub struct CreateClient {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub json: JsonFlag,
+    /// `env`: print `CLIENT_ID=…` and `CLIENT_SECRET=…` lines, for `eval` in a shell.
+    #[arg(long, value_enum, conflicts_with = "json")]
+    pub format: Option<CreateFormat>,
+}
+
+/// `client create --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CreateFormat {
+    /// `key: value` lines for people (the default).
+    Text,
+    /// One JSON object, as `--json`.
+    Json,
+    /// `CLIENT_ID=…` and `CLIENT_SECRET=…`, quoted for a POSIX shell.
+    Env,
+}
+
+/// `gatehouse client update`
+#[derive(Debug, Args)]
+pub struct UpdateClient {
+    /// The client id (may start with `-`).
+    #[arg(allow_hyphen_values = true)]
+    pub id: String,
+    /// A new name for people.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Scopes the client may ask for, space-separated: replaces the old list.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Grant types, comma-separated: replaces the old list.
+    #[arg(long, value_parser = parse_grant_types, help = grant_types_help())]
+    pub grant_types: Option<GrantTypes>,
+    /// `aud` of its access tokens.
+    #[arg(long, conflicts_with = "clear_audience")]
+    pub audience: Option<String>,
+    /// Give its access tokens the server's default_audience again.
+    #[arg(long)]
+    pub clear_audience: bool,
+    /// Access token lifetime: seconds, or `default` for the server's access_token_ttl.
+    #[arg(long, value_name = "SECONDS|default", value_parser = parse_lifetime)]
+    pub token_ttl: Option<Lifetime>,
+    /// Refresh token lifetime: seconds, or `default` for the server's
+    /// refresh_token_ttl.
+    #[arg(long, value_name = "SECONDS|default", value_parser = parse_lifetime)]
+    pub refresh_token_ttl: Option<Lifetime>,
+    /// Whether it may introspect any token (a resource server).
+    #[arg(long, value_name = "true|false")]
+    pub can_introspect: Option<bool>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// A token lifetime given to `client update`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// This many seconds.
+    Seconds(i64),
+    /// The server's setting.
+    ServerDefault,
+}
+
+fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
+    if text == "default" {
+        return Ok(Lifetime::ServerDefault);
+    }
+    text.parse()
+        .map(Lifetime::Seconds)
+        .map_err(|_| "a number of seconds, or `default`".to_owned())
+}
+
+/// `--grant-types`: at least one known grant type; an unknown one is named with
+/// the valid ones.
+fn parse_grant_types(text: &str) -> Result<GrantTypes, String> {
+    let grant_types = GrantTypes::parse(text)
+        .map_err(|name| format!("unknown grant type {name:?}; valid: {}", valid_grant_types()))?;
+    if grant_types.is_empty() {
+        return Err(format!("name at least one grant type: {}", valid_grant_types()));
+    }
+    Ok(grant_types)
+}
+
+fn valid_grant_types() -> String {
+    GrantType::ALL.map(GrantType::as_str).join(", ")
+}
+
+fn grant_types_help() -> String {
+    format!("Grant types, comma-separated, from: {}", valid_grant_types())
 }
 
 /// `gatehouse keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Make a new current signing key; the old one stays published while its tokens live.
-    #[command(args = flags(Flags::KeyRotation))]
     Rotate(JsonFlag),
+    /// Print a new random master key (32 bytes, base64), for `master_key` or the
+    /// file `master_key_file` names.
+    GenerateMasterKey(GenerateMasterKey),
+}
+
+/// `gatehouse keys generate-master-key`
+#[derive(Debug, Args)]
+pub struct GenerateMasterKey {
+    /// Write the key to this new file (mode 0600) instead; an existing file is never
+    /// replaced.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// `gatehouse user …`
@@ -162,6 +253,32 @@ pub enum UserCommand {
     Delete(UserRef),
     /// Disable a user: they can neither log in nor refresh.
     Disable(UserRef),
+    /// Enable a disabled user: they can log in again. Tokens and logins from before
+    /// the disable stay dead.
+    Enable(UserRef),
+    /// Change a user's password or scope; only the flags given change. Prints the user.
+    Update(UpdateUser),
+}
+
+/// `gatehouse user update`
+#[derive(Debug, Args)]
+pub struct UpdateUser {
+    /// The username.
+    #[arg(allow_hyphen_values = true)]
+    pub username: String,
+    /// Read a new password from standard input. The user's logins go on; disable and
+    /// enable the user to end them.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Scopes the user may grant, space-separated: replaces the old list.
+    #[arg(long, conflicts_with = "clear_scope")]
+    pub scope: Option<String>,
+    /// Remove the user's own scope list: the user is limited only by the client.
+    #[arg(long)]
+    pub clear_scope: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
 }
 
 /// `gatehouse user create`
@@ -199,7 +316,6 @@ pub enum TokenCommand {
     /// Revoke a token as POST /oauth/revoke does without client authentication: a
     /// refresh token ends its whole login. Prefer --token-stdin: a token given as an
     /// argument shows in the process list to every user, and in shell history.
-    #[command(args = flags(Flags::SigningKeys))]
     Revoke(RevokeToken),
 }
 

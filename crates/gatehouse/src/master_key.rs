@@ -138,10 +138,29 @@ fn read_key_file(path: &Path, kind: KeyFile) -> Result<MasterKey, KeyFileError> 
 /// Creates the default key file with a new key, or reads the one another process
 /// created first.
 fn create_key_file(path: &Path, rng: &dyn Random) -> Result<MasterKey, KeyFileError> {
-    let unusable = |problem: String| KeyFileError::unusable(path, problem);
+    let key = MasterKey::generate(rng);
+    match write_new_key_file(path, &key, rng) {
+        Ok(()) => Ok(key),
+        // Another process created it first: use theirs, once; never loop.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => match read_key_file(path, KeyFile::Default) {
+            Err(KeyFileError::NotFound) => Err(KeyFileError::unusable(
+                path,
+                "vanished while it was being created",
+            )),
+            other => other,
+        },
+        Err(e) => Err(KeyFileError::unusable(path, format!("cannot be created: {e}"))),
+    }
+}
+
+/// Writes `key` to a new file at `path`, atomically and with mode 0600: in full to a
+/// temporary file in the same directory, which is then linked into place with
+/// link(2). That neither follows nor replaces anything at `path`: a file, a link or
+/// a dangling link there is an error of kind [`ErrorKind::AlreadyExists`].
+pub fn write_new_key_file(path: &Path, key: &MasterKey, rng: &dyn Random) -> std::io::Result<()> {
     let name = path
         .file_name()
-        .ok_or_else(|| unusable("is not a file name".into()))?;
+        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "not a file name"))?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -151,7 +170,6 @@ fn create_key_file(path: &Path, rng: &dyn Random) -> Result<MasterKey, KeyFileEr
     let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
     let temporary = dir.join(format!(".{}.{suffix}.tmp", name.to_string_lossy()));
 
-    let key = MasterKey::generate(rng);
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -161,22 +179,13 @@ fn create_key_file(path: &Path, rng: &dyn Random) -> Result<MasterKey, KeyFileEr
             file.write_all(format!("{}\n", key.to_base64()).as_bytes())?;
             file.sync_all()
         })
-        // link(2) fails with EEXIST on anything at `path`, a dangling link included.
         .and_then(|()| std::fs::hard_link(&temporary, path));
     let _ = std::fs::remove_file(&temporary);
-    match written {
-        Ok(()) => {
-            // The new directory entry survives a crash too; best effort.
-            let _ = File::open(dir).and_then(|dir| dir.sync_all());
-            Ok(key)
-        }
-        // Another process created it first: use theirs, once; never loop.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => match read_key_file(path, KeyFile::Default) {
-            Err(KeyFileError::NotFound) => Err(unusable("vanished while it was being created".into())),
-            other => other,
-        },
-        Err(e) => Err(unusable(format!("cannot be created: {e}"))),
+    if written.is_ok() {
+        // The new directory entry survives a crash too; best effort.
+        let _ = File::open(dir).and_then(|dir| dir.sync_all());
     }
+    written
 }
 
 #[cfg(test)]

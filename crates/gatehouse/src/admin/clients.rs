@@ -1,16 +1,19 @@
-//! `gatehouse client create|list|show|delete|rotate-secret`.
+//! `gatehouse client create|list|show|update|delete|rotate-secret`.
 
 use gatehouse_core::secret::MIN_IMPORTED_SECRET_LEN;
 use gatehouse_core::store::{ClientLookup, ClientStore};
 use gatehouse_core::{
-    Client, ClientId, ClientSecret, Clock as _, GrantTypes, Scope, SecretHash, StoreError, SystemClock,
+    Client, ClientId, ClientSecret, Clock as _, GrantType, Scope, SecretHash, StoreError, SystemClock,
     SystemRandom, TokenFormat,
 };
-use gatehouse_store::SqlStore;
+use gatehouse_store::{ClientChanges, SqlStore};
 use serde_json::{json, Value};
 
+use super::table::{utc_time, Table};
 use super::{print, random_hex, read_stdin_secret, write_stdout, AdminError};
-use crate::cli::{ClientCommand, ClientRef, CreateClient, RotateSecret};
+use crate::cli::{
+    ClientCommand, ClientRef, CreateClient, CreateFormat, JsonFlag, Lifetime, RotateSecret, UpdateClient,
+};
 
 /// Longest lifetime a client may be given: ten years.
 const MAX_TTL: i64 = 10 * 365 * 24 * 3600;
@@ -22,24 +25,7 @@ const MAX_GRACE: i64 = 30 * 24 * 3600;
 pub(super) async fn run(store: &SqlStore, command: ClientCommand) -> Result<(), AdminError> {
     match command {
         ClientCommand::Create(args) => create(store, args).await,
-        ClientCommand::List(json) => {
-            let clients: Vec<Value> = store.list_clients().await?.iter().map(client_json).collect();
-            if json.json {
-                return write_stdout(&format!("{}\n", json!({ "clients": clients })));
-            }
-            let lines: String = clients
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}\t{}\t{}\n",
-                        c["client_id"].as_str().unwrap_or_default(),
-                        c["name"].as_str().unwrap_or_default(),
-                        c["scope"].as_str().unwrap_or_default()
-                    )
-                })
-                .collect();
-            write_stdout(&lines)
-        }
+        ClientCommand::List(json) => list(store, json).await,
         ClientCommand::Show(ClientRef { id, json }) => {
             let client = store
                 .find_client(&parse_id(&id)?)
@@ -47,6 +33,7 @@ pub(super) async fn run(store: &SqlStore, command: ClientCommand) -> Result<(), 
                 .ok_or_else(|| not_found(&id))?;
             print(&client_json(&client), json)
         }
+        ClientCommand::Update(args) => update(store, args).await,
         ClientCommand::Delete(ClientRef { id, json }) => {
             if !store.delete_client(&parse_id(&id)?, SystemClock.now()).await? {
                 return Err(not_found(&id));
@@ -115,13 +102,7 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
         // 128 random bits in hex: no `-` or `_` that a shell or a flag parser could trip on.
         None => parse_id(&random_hex(&rng, 16))?,
     };
-    let scope =
-        Scope::parse(&args.scope).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))?;
-    let grant_types = GrantTypes::parse(&args.grant_types)
-        .map_err(|name| AdminError::usage(format!("--grant-types: unknown grant type {name:?}")))?;
-    if grant_types.is_empty() {
-        return Err(AdminError::usage("--grant-types: name at least one grant type"));
-    }
+    let scope = parse_scope(&args.scope)?;
     let token_format: TokenFormat = args
         .token_format
         .parse()
@@ -144,7 +125,7 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
         secret_hash,
         previous_secret: None,
         scope,
-        grant_types,
+        grant_types: args.grant_types,
         audience: args.audience,
         access_token_ttl: ttl(args.token_ttl, "--token-ttl")?,
         refresh_token_ttl: ttl(args.refresh_token_ttl, "--refresh-token-ttl")?,
@@ -159,9 +140,120 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
         )),
         other => other.into(),
     })?;
+    let format = match args.format {
+        Some(format) => format,
+        None if args.json.json => CreateFormat::Json,
+        None => CreateFormat::Text,
+    };
+    if format == CreateFormat::Env {
+        return write_stdout(&format!(
+            "CLIENT_ID={}\nCLIENT_SECRET={}\n",
+            shell_quote(client.id.as_str()),
+            shell_quote(secret.expose())
+        ));
+    }
     let mut shown = client_json(&client);
     shown["client_secret"] = Value::String(secret.expose().to_owned());
-    print(&shown, args.json)
+    print(
+        &shown,
+        JsonFlag {
+            json: format == CreateFormat::Json,
+        },
+    )
+}
+
+/// `text` as one word for a POSIX shell: bare when it holds only characters no
+/// shell treats specially, else in single quotes (a `'` inside becomes `'\''`).
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,:/+=@%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+fn parse_scope(text: &str) -> Result<Scope, AdminError> {
+    Scope::parse(text).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))
+}
+
+/// `client list`: a table, or `{"clients": [...]}` with `--json`.
+async fn list(store: &SqlStore, json: JsonFlag) -> Result<(), AdminError> {
+    let clients = store.list_clients().await?;
+    if json.json {
+        let clients: Vec<Value> = clients.iter().map(client_json).collect();
+        return write_stdout(&format!("{}\n", json!({ "clients": clients })));
+    }
+    let mut table = Table::new(&["CLIENT_ID", "NAME", "GRANT_TYPES", "SCOPE", "TOKENS", "CREATED"]);
+    for client in &clients {
+        table.row(vec![
+            client.id.as_str().to_owned(),
+            client.name.clone(),
+            // Commas, as `--grant-types` takes them.
+            client
+                .grant_types
+                .iter()
+                .map(GrantType::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            client.scope.to_string(),
+            client.token_format.as_str().to_owned(),
+            utc_time(client.created_at),
+        ]);
+    }
+    write_stdout(&table.render())
+}
+
+/// `client update`: the flags given, in one statement; prints the client as
+/// `client show` does.
+async fn update(store: &SqlStore, args: UpdateClient) -> Result<(), AdminError> {
+    let lifetime = |value: Option<Lifetime>, flag: &str| -> Result<Option<Option<i64>>, AdminError> {
+        match value {
+            None => Ok(None),
+            Some(Lifetime::ServerDefault) => Ok(Some(None)),
+            Some(Lifetime::Seconds(seconds)) => ttl(Some(seconds), flag).map(Some),
+        }
+    };
+    let audience = match (args.audience, args.clear_audience) {
+        (Some(audience), _) if audience.is_empty() => {
+            return Err(AdminError::usage(
+                "--audience must not be empty; --clear-audience gives the server's default_audience",
+            ))
+        }
+        (Some(audience), _) => Some(Some(audience)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    let changes = ClientChanges {
+        name: args.name,
+        scope: args.scope.as_deref().map(parse_scope).transpose()?,
+        grant_types: args.grant_types,
+        audience,
+        access_token_ttl: lifetime(args.token_ttl, "--token-ttl")?,
+        refresh_token_ttl: lifetime(args.refresh_token_ttl, "--refresh-token-ttl")?,
+        can_introspect: args.can_introspect,
+    };
+    let nothing = changes.name.is_none()
+        && changes.scope.is_none()
+        && changes.grant_types.is_none()
+        && changes.audience.is_none()
+        && changes.access_token_ttl.is_none()
+        && changes.refresh_token_ttl.is_none()
+        && changes.can_introspect.is_none();
+    if nothing {
+        return Err(AdminError::usage(
+            "nothing to change: give --name, --scope, --grant-types, --audience, --clear-audience, \
+             --token-ttl, --refresh-token-ttl or --can-introspect",
+        ));
+    }
+    let client = store
+        .update_client(&parse_id(&args.id)?, &changes, SystemClock.now())
+        .await?
+        .ok_or_else(|| not_found(&args.id))?;
+    print(&client_json(&client), args.json)
 }
 
 /// A client as shown by the CLI: everything but the secret hash.

@@ -4,19 +4,22 @@
 //! once on PostgreSQL.
 
 mod clients;
+mod table;
 mod tokens;
 mod users;
 
 use std::fmt;
 use std::io::{Read as _, Write as _};
 
+use gatehouse_core::sealing::MasterKey;
 use gatehouse_core::{ClientSecret, Clock as _, Random, StoreError, SystemClock, SystemRandom};
 use gatehouse_store::SqlStore;
 use serde_json::{json, Value};
 
-use crate::cli::{ClientCommand, JsonFlag, KeysCommand, TokenCommand, UserCommand};
+use crate::cli::{ClientCommand, GenerateMasterKey, JsonFlag, KeysCommand, TokenCommand, UserCommand};
 use crate::config::{ConfigError, Settings};
 use crate::keyring::{self, KeyringError};
+use crate::master_key::write_new_key_file;
 
 /// An admin command failed: the message for stderr, and the exit status.
 #[derive(Debug)]
@@ -71,10 +74,24 @@ impl From<KeyringError> for AdminError {
     }
 }
 
-/// Opens and migrates the database the settings name.
+/// Opens and migrates the database the settings name. A SQLite file that was not
+/// there before is reported on stderr: a command run in the wrong directory would
+/// otherwise work silently on a new, empty database.
 pub async fn open_store(settings: &Settings) -> Result<SqlStore, AdminError> {
+    let new_file = gatehouse_store::sqlite_database_file(&settings.database_url).filter(
+        |path| matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound),
+    );
     let store = SqlStore::open(&settings.database_url, &settings.pool)
         .map_err(|e| AdminError::usage(format!("invalid configuration: database_url: {e}")))?;
+    if let Some(path) = new_file {
+        let shown = std::path::absolute(&path).unwrap_or(path);
+        // A notice that cannot be written is no reason to fail the command.
+        let _ = writeln!(
+            std::io::stderr(),
+            "gatehouse: created a new database at {}",
+            shown.display()
+        );
+    }
     store.migrate().await?;
     Ok(store)
 }
@@ -162,11 +179,15 @@ pub async fn client(settings: &Settings, command: ClientCommand) -> Result<(), A
     result
 }
 
-/// `gatehouse keys rotate`
+/// `gatehouse keys rotate|generate-master-key`
 pub async fn keys(settings: &Settings, command: KeysCommand) -> Result<(), AdminError> {
-    let KeysCommand::Rotate(json) = command;
-    let store = open_store(settings).await?;
+    let json = match command {
+        KeysCommand::Rotate(json) => json,
+        KeysCommand::GenerateMasterKey(args) => return generate_master_key(args),
+    };
+    // The key first: a command refused for its key makes no database.
     let master = keyring::load_master_key(&settings.master_key, &SystemRandom)?;
+    let store = open_store(settings).await?;
     let key = keyring::rotate(
         &store,
         &master,
@@ -186,4 +207,21 @@ pub async fn migrate(settings: &Settings, json: JsonFlag) -> Result<(), AdminErr
     let store = open_store(settings).await?;
     store.close().await;
     print(&json!({"migrated": true}), json)
+}
+
+/// `gatehouse keys generate-master-key`: a new key on stdout, or in a new file of
+/// mode 0600, written as gatehouse writes its own default key file. No database is
+/// opened.
+fn generate_master_key(args: GenerateMasterKey) -> Result<(), AdminError> {
+    let key = MasterKey::generate(&SystemRandom);
+    let Some(path) = args.output else {
+        return write_stdout(&format!("{}\n", key.to_base64()));
+    };
+    write_new_key_file(&path, &key, &SystemRandom).map_err(|e| {
+        let problem = match e.kind() {
+            std::io::ErrorKind::AlreadyExists => "exists already; it is not replaced".to_owned(),
+            _ => format!("cannot be written: {e}"),
+        };
+        AdminError::failed(format!("--output: {} {problem}", path.display()))
+    })
 }

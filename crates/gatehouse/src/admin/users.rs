@@ -1,28 +1,22 @@
-//! `gatehouse user create|list|delete|disable`.
+//! `gatehouse user create|list|update|delete|disable|enable`.
+
+use std::io::Write as _;
 
 use gatehouse_core::store::UserStore;
 use gatehouse_core::user::{User, UserId, MIN_PASSWORD_LEN};
 use gatehouse_core::{Clock as _, Random, Scope, SecretHash, StoreError, SystemClock, SystemRandom};
-use gatehouse_store::SqlStore;
+use gatehouse_store::{Enabled, SqlStore, UserChanges};
 use serde_json::{json, Value};
 
+use super::table::{utc_time, Table};
 use super::{print, random_hex, read_stdin_secret, write_stdout, AdminError};
-use crate::cli::{CreateUser, UserCommand, UserRef};
+use crate::cli::{CreateUser, JsonFlag, UpdateUser, UserCommand, UserRef};
 
 pub(super) async fn run(store: &SqlStore, command: UserCommand) -> Result<(), AdminError> {
     match command {
         UserCommand::Create(args) => create(store, args).await,
-        UserCommand::List(json) => {
-            let users: Vec<Value> = store.list_users().await?.iter().map(user_json).collect();
-            if json.json {
-                return write_stdout(&format!("{}\n", json!({ "users": users })));
-            }
-            let lines: String = users
-                .iter()
-                .map(|u| format!("{}\t{}\t{}\n", u["username"], u["scope"], u["disabled"]))
-                .collect();
-            write_stdout(&lines)
-        }
+        UserCommand::List(json) => list(store, json).await,
+        UserCommand::Update(args) => update(store, args).await,
         UserCommand::Delete(UserRef { username, json }) => {
             if !store.delete_user(&username, SystemClock.now()).await? {
                 return Err(not_found(&username));
@@ -35,7 +29,65 @@ pub(super) async fn run(store: &SqlStore, command: UserCommand) -> Result<(), Ad
             }
             print(&json!({ "disabled": username }), json)
         }
+        UserCommand::Enable(UserRef { username, json }) => {
+            match store.enable_user(&username, SystemClock.now()).await? {
+                Enabled::NoSuchUser => return Err(not_found(&username)),
+                Enabled::Now => {}
+                Enabled::Already => {
+                    // Said on stderr: stdout stays the same for scripts.
+                    let _ = writeln!(std::io::stderr(), "gatehouse: {username:?} was enabled already");
+                }
+            }
+            print(&json!({ "enabled": username }), json)
+        }
     }
+}
+
+/// `user list`: a table, or `{"users": [...]}` with `--json`. A user without a
+/// scope of their own is limited by the client alone: `-` in the table.
+async fn list(store: &SqlStore, json: JsonFlag) -> Result<(), AdminError> {
+    let users = store.list_users().await?;
+    if json.json {
+        let users: Vec<Value> = users.iter().map(user_json).collect();
+        return write_stdout(&format!("{}\n", json!({ "users": users })));
+    }
+    let mut table = Table::new(&["USERNAME", "STATUS", "SCOPE", "CREATED"]);
+    for user in &users {
+        table.row(vec![
+            user.username.clone(),
+            if user.disabled { "disabled" } else { "enabled" }.to_owned(),
+            user.scope.as_ref().map(Scope::to_string).unwrap_or_default(),
+            utc_time(user.created_at),
+        ]);
+    }
+    write_stdout(&table.render())
+}
+
+/// `user update`: a new password, a new scope, or the scope removed; prints the
+/// user as `create` does.
+async fn update(store: &SqlStore, args: UpdateUser) -> Result<(), AdminError> {
+    let scope = match (args.scope.as_deref(), args.clear_scope) {
+        (Some(text), _) => Some(Some(parse_user_scope(text)?)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    if scope.is_none() && !args.password_stdin {
+        return Err(AdminError::usage(
+            "nothing to change: give --password-stdin, --scope or --clear-scope",
+        ));
+    }
+    let password_hash = if args.password_stdin {
+        let password = read_stdin_secret("--password-stdin", MIN_PASSWORD_LEN)?;
+        Some(SecretHash::argon2id(&password, &SystemRandom).map_err(AdminError::failed)?)
+    } else {
+        None
+    };
+    let changes = UserChanges { password_hash, scope };
+    let user = store
+        .update_user(&args.username, &changes, SystemClock.now())
+        .await?
+        .ok_or_else(|| not_found(&args.username))?;
+    print(&user_json(&user), args.json)
 }
 
 fn not_found(username: &str) -> AdminError {

@@ -10,7 +10,6 @@ pub mod openapi;
 pub mod ops;
 pub mod params;
 pub mod protection;
-pub mod request_log;
 pub mod request_metrics;
 pub mod routes;
 pub mod token;
@@ -22,7 +21,6 @@ use gatehouse_store::SqlStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::Value;
 use std::sync::Arc;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use self::error::ApiError;
 use crate::config::Route;
@@ -50,7 +48,7 @@ pub struct Shared {
     /// How long a request body may take to arrive.
     pub body_timeout: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: crate::config::TrustedProxies,
+    pub trusted_proxies: client_address::TrustedProxies,
 }
 
 impl AppState {
@@ -95,8 +93,7 @@ pub const STANDARD_PATHS: &[&str] = &[
     "/openapi.json",
 ];
 
-/// Every route of the server: the standard endpoints, then the configured `routes`,
-/// inside [`with_middleware`].
+/// Every route of the server: the standard endpoints, then the configured `routes`.
 pub fn router(state: AppState, routes: &[Route]) -> Router {
     let standard = Router::new()
         .route(TOKEN_PATH, post(token::token))
@@ -112,7 +109,7 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
             "/openapi.json",
             get(openapi::openapi_json).layer(Extension(Arc::new(openapi::document(routes)))),
         );
-    let app = routes
+    routes
         .iter()
         .fold(standard, |router, route| {
             router.route(&route.path, self::routes::method_router(route))
@@ -120,20 +117,5 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(request_metrics::RequestMetrics::default())
-        .with_state(state);
-    with_middleware(app)
-}
-
-/// What every request passes on its way to `routes`, outermost first: its id and
-/// the log line of a failure ([`request_log`]), then the catch of a panic, which
-/// answers `server_error` ([`error::panic_response`]) and keeps serving.
-///
-/// Wrapped around the whole router rather than added with `Router::layer`, which
-/// wraps each route apart (one more boxed service to clone per request and layer).
-pub fn with_middleware(routes: Router) -> Router {
-    let stack = tower::ServiceBuilder::new()
-        .layer(request_log::RequestLogLayer::new())
-        .layer(CatchPanicLayer::custom(error::panic_response as fn(_) -> _))
-        .service(routes);
-    Router::new().fallback_service(stack)
+        .with_state(state)
 }

@@ -107,8 +107,16 @@ impl FromRequest<AppState> for OAuthRequest {
                 });
             let body = read_body(req.into_body(), state.body_timeout).await?;
             match content_type.as_deref() {
-                Some("application/x-www-form-urlencoded") => parse_form(&body)?,
                 Some("application/json") => parse_json(&body)?,
+                // `curl -d '{…}'` labels a JSON body as a form, which would then be
+                // read as one parameter named after the whole object.
+                _ if body.trim_ascii_start().starts_with(b"{") => {
+                    return Err(OAuthError::invalid_request(
+                        "The body looks like JSON: send it with Content-Type: application/json.",
+                    )
+                    .into())
+                }
+                Some("application/x-www-form-urlencoded") => parse_form(&body)?,
                 // A POST to a route that reads the query may have no body at all.
                 None if body.is_empty() && !query.is_empty() => Vec::new(),
                 _ => {

@@ -37,6 +37,67 @@ fn assert_generated_secret(secret: &str) {
     );
 }
 
+/// The cells of a `list` table's rows (the header first), split at the columns
+/// the header's names start at; asserts that every row is aligned to them.
+pub fn table_rows(out: &CliOutput, header: &[&str]) -> Vec<Vec<String>> {
+    assert!(out.status.success(), "{out:#?}");
+    let mut lines = out.stdout.lines();
+    let first = lines.next().unwrap_or_else(|| panic!("no header: {out:#?}"));
+    let starts: Vec<usize> = header
+        .iter()
+        .map(|name| {
+            first
+                .find(name)
+                .unwrap_or_else(|| panic!("header lacks {name}: {first:?}"))
+        })
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "header order: {first:?}");
+    assert!(
+        !out.stdout.contains('"') && !out.stdout.contains('\t'),
+        "quotes or tabs: {out:#?}"
+    );
+    std::iter::once(first)
+        .chain(lines)
+        .map(|line| {
+            let chars: Vec<char> = line.chars().collect();
+            starts
+                .iter()
+                .enumerate()
+                .map(|(at, &start)| {
+                    let end = starts
+                        .get(at + 1)
+                        .copied()
+                        .unwrap_or(chars.len())
+                        .min(chars.len());
+                    if at > 0 {
+                        assert!(
+                            start <= chars.len() && chars[start - 2..start] == [' ', ' '],
+                            "column {} is not aligned in {line:?}:\n{}",
+                            header[at],
+                            out.stdout
+                        );
+                    }
+                    chars[start.min(end)..end]
+                        .iter()
+                        .collect::<String>()
+                        .trim_end()
+                        .to_owned()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether `text` is a UTC time as the lists print it: `2026-12-01 02:10:00Z`.
+pub fn is_list_time(text: &str) -> bool {
+    let shape = "dddd-dd-dd dd:dd:ddZ";
+    text.len() == shape.len()
+        && text
+            .chars()
+            .zip(shape.chars())
+            .all(|(c, s)| if s == 'd' { c.is_ascii_digit() } else { c == s })
+}
+
 fn assert_missing_client(out: &CliOutput) {
     assert_eq!(out.code(), Some(1), "exit status for a missing client: {out:#?}");
     assert_eq!(out.stderr_lines().len(), 1, "one error line: {out:#?}");
@@ -260,4 +321,260 @@ backend_tests! {
             "older key unpublished: {kids:?}"
         );
     }
+}
+
+backend_tests! {
+    /// `client update` changes only the flags given, prints the client as `show`
+    /// does, and a running server follows the change.
+    async fn client_update_changes_only_the_flags_given(backend) {
+        let db = TestDb::new(backend).await;
+        let client = db
+            .create_client(
+                "svc",
+                &["--scope", "read", "--audience", "https://api.example", "--token-ttl", "60"],
+            )
+            .await;
+        let server = db.start(&[]).await;
+        server
+            .client_credentials(&client, &[("scope", "write")])
+            .await
+            .assert_token_error(reqwest::StatusCode::BAD_REQUEST, "invalid_scope");
+
+        let updated = db
+            .cli_json(&["client", "update", &client.id, "--scope", "read write", "--refresh-token-ttl", "600"])
+            .await;
+        let mut expected = without_secret(&client.created);
+        expected["scope"] = json!("read write");
+        expected["refresh_token_ttl"] = json!(600);
+        assert_eq!(updated, expected, "only the scope and the refresh lifetime change");
+        assert_eq!(db.cli_json(&["client", "show", &client.id]).await, updated);
+        eventually(PROPAGATION_DEADLINE, "the server grants the new scope", || async {
+            let reply = server.client_credentials(&client, &[("scope", "write")]).await;
+            (reply.status == reqwest::StatusCode::OK).then_some(()).ok_or(format!("{reply:?}"))
+        })
+        .await;
+
+        let updated = db
+            .cli_json(&[
+                "client", "update", &client.id, "--clear-audience", "--token-ttl", "default",
+                "--grant-types", "client_credentials,refresh_token", "--name", "renamed",
+                "--can-introspect", "true",
+            ])
+            .await;
+        expected["audience"] = Value::Null;
+        expected["token_ttl"] = Value::Null;
+        expected["grant_types"] = json!(["client_credentials", "refresh_token"]);
+        expected["name"] = json!("renamed");
+        expected["can_introspect"] = json!(true);
+        assert_eq!(updated, expected);
+
+        // Without --json, the `key: value` lines of `show`.
+        let plain = db.cli(&["client", "update", &client.id, "--token-ttl", "90"]).await;
+        assert!(plain.status.success(), "{plain:#?}");
+        assert_eq!(plain.stdout, db.cli(&["client", "show", &client.id]).await.stdout);
+        assert!(plain.stdout.contains("token_ttl: 90"), "{plain:#?}");
+
+        for (what, args) in [
+            ("no change", vec![]),
+            ("a bad lifetime", vec!["--token-ttl", "0"]),
+            ("a word for a lifetime", vec!["--token-ttl", "soon"]),
+            ("an empty audience", vec!["--audience", ""]),
+            ("two audiences", vec!["--audience", "x", "--clear-audience"]),
+            ("an empty grant type list", vec!["--grant-types", ","]),
+        ] {
+            let mut argv = vec!["client", "update", client.id.as_str()];
+            argv.extend(args);
+            let out = db.cli(&argv).await;
+            assert_eq!(out.code(), Some(2), "{what}: {out:#?}");
+        }
+        assert_missing_client(&db.cli(&["client", "update", "never-existed", "--name", "x"]).await);
+        let shown = db.cli_json(&["client", "show", &client.id]).await;
+        assert_eq!(shown["token_ttl"], 90, "a refused update changed the client: {shown}");
+    }
+
+    /// A grant type the server does not know is named along with the valid ones,
+    /// which `--help` lists too.
+    async fn grant_types_name_the_valid_values(backend) {
+        let db = TestDb::new(backend).await;
+        let valid = "client_credentials, password, refresh_token";
+        let out = db.cli(&["client", "create", "--name", "x", "--grant-types", "client_credentials,passwd"]).await;
+        assert_eq!(out.code(), Some(2), "{out:#?}");
+        assert!(
+            out.stderr.contains(&format!("unknown grant type \"passwd\"; valid: {valid}")),
+            "{out:#?}"
+        );
+        let client = db.create_client("svc", &[]).await;
+        let out = db.cli(&["client", "update", &client.id, "--grant-types", "implicit"]).await;
+        assert_eq!(out.code(), Some(2), "{out:#?}");
+        assert!(out.stderr.contains(&format!("; valid: {valid}")), "{out:#?}");
+        for command in ["create", "update"] {
+            let help = db.cli(&["client", command, "--help"]).await;
+            assert!(help.stdout.contains(valid), "client {command} --help: {help:#?}");
+        }
+    }
+
+    /// `client list` and `user list`: a header, aligned columns, no quotes,
+    /// times in UTC, `-` for nothing; `--json` is the documented object.
+    async fn lists_are_tables(backend) {
+        let db = TestDb::new(backend).await;
+        let first = db.create_client("first client", &["--client-id", "a-client", "--scope", "read write"]).await;
+        db.create_client("second", &["--client-id", "b", "--grant-types", "password,refresh_token", "--token-format", "opaque"]).await;
+        let out = db.cli(&["client", "list"]).await;
+        let header = ["CLIENT_ID", "NAME", "GRANT_TYPES", "SCOPE", "TOKENS", "CREATED"];
+        let rows = table_rows(&out, &header);
+        assert_eq!(rows.len(), 3, "{out:#?}");
+        assert_eq!(rows[1][..5], ["a-client", "first client", "client_credentials", "read write", "jwt"], "{out:#?}");
+        assert_eq!(rows[2][..5], ["b", "second", "password,refresh_token", "-", "opaque"], "{out:#?}");
+        assert!(rows[1..].iter().all(|row| is_list_time(&row[5])), "{out:#?}");
+        assert!(!out.stdout.contains(&first.secret), "{out:#?}");
+        assert_eq!(db.cli_json(&["client", "list"]).await["clients"].as_array().map(Vec::len), Some(2));
+
+        db.create_user("alice", PASSWORD, Some("read")).await;
+        db.create_user("bob", PASSWORD, None).await;
+        db.cli_json(&["user", "disable", "bob"]).await;
+        let out = db.cli(&["user", "list"]).await;
+        let rows = table_rows(&out, &["USERNAME", "STATUS", "SCOPE", "CREATED"]);
+        assert_eq!(rows.len(), 3, "{out:#?}");
+        assert_eq!(rows[1][..3], ["alice", "enabled", "read"], "{out:#?}");
+        assert_eq!(rows[2][..3], ["bob", "disabled", "-"], "{out:#?}");
+        assert!(rows[1..].iter().all(|row| is_list_time(&row[3])), "{out:#?}");
+
+        // An empty list is the header alone.
+        let empty = TestDb::new(backend).await;
+        let out = empty.cli(&["client", "list"]).await;
+        assert_eq!(table_rows(&out, &header).len(), 1, "{out:#?}");
+    }
+
+    /// An admin command that creates a new SQLite file says so on stderr, with
+    /// the full path (a command run in the wrong directory would otherwise work
+    /// on a new, empty database); the next one does not. PostgreSQL: never.
+    async fn a_new_database_is_announced(backend) {
+        let db = TestDb::new(backend).await;
+        let first = db.cli(&["client", "list", "--json"]).await;
+        assert!(first.status.success(), "{first:#?}");
+        let second = db.cli(&["client", "list", "--json"]).await;
+        assert_eq!(second.stderr, "", "{second:#?}");
+        let Some(path) = db.sqlite_path() else {
+            assert_eq!(first.stderr, "", "{first:#?}");
+            return;
+        };
+        assert_eq!(
+            first.stderr,
+            format!("gatehouse: created a new database at {}\n", path.display()),
+            "{first:#?}"
+        );
+
+        // A relative URL is shown as the full path it resolved to.
+        let mut cmd = db.command();
+        cmd.args(["user", "list", "--database-url", "sqlite://elsewhere.db"]);
+        let out = run_to_exit(cmd, None, PROCESS_DEADLINE).await.expect("gatehouse user list");
+        let elsewhere = db.dir().join("elsewhere.db");
+        assert!(out.status.success(), "{out:#?}");
+        let canonical = elsewhere.canonicalize().expect("the new database exists");
+        let named = out
+            .stderr
+            .strip_prefix("gatehouse: created a new database at ")
+            .map(str::trim_end)
+            .map(std::path::Path::new)
+            .and_then(|p| p.canonicalize().ok());
+        assert_eq!(named, Some(canonical), "{out:#?}");
+    }
+
+    /// `client create --format env` prints shell assignments that `eval` reads
+    /// back exactly, quotes and all.
+    async fn client_create_format_env(backend) {
+        let db = TestDb::new(backend).await;
+        let secret = "it's $HOME `x` \\ \" fine";
+        let out = db
+            .cli_with_stdin(
+                &["client", "create", "--name", "shell", "--client-id", "id with 'quotes'", "--secret-stdin", "--format", "env"],
+                Some(&format!("{secret}\n")),
+            )
+            .await;
+        assert!(out.status.success(), "{out:#?}");
+        assert_eq!(out.stdout.lines().count(), 2, "{out:#?}");
+        let mut sh = tokio::process::Command::new("sh");
+        sh.args(["-c", "eval \"$(cat)\" && printf '%s\\n%s' \"$CLIENT_ID\" \"$CLIENT_SECRET\""])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let read = run_to_exit(sh, Some(&out.stdout), PROCESS_DEADLINE).await.expect("sh");
+        assert_eq!(read.stdout, format!("id with 'quotes'\n{secret}"), "{read:#?} from {out:#?}");
+
+        let generated = db.cli(&["client", "create", "--name", "g", "--format", "env"]).await;
+        let lines: Vec<&str> = generated.stdout.lines().collect();
+        assert!(
+            lines.len() == 2 && lines[0].starts_with("CLIENT_ID=") && lines[1].starts_with("CLIENT_SECRET="),
+            "{generated:#?}"
+        );
+        let both = db.cli(&["client", "create", "--name", "h", "--format", "env", "--json"]).await;
+        assert_eq!(both.code(), Some(2), "{both:#?}");
+    }
+}
+
+/// `keys generate-master-key` prints a new 32-byte key, or writes it to a new file
+/// of mode 0600 that it never replaces; the key works as `master_key_file`, and no
+/// database is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_generate_master_key() {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let decoded = |text: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim_end())
+            .unwrap_or_else(|e| panic!("{text:?} is not base64: {e}"))
+    };
+    // It needs no settings: run with none.
+    let generate = |args: &'static [&'static str]| {
+        let mut cmd = db.command();
+        cmd.args(["keys", "generate-master-key"]).args(args);
+        run_to_exit(cmd, None, PROCESS_DEADLINE)
+    };
+    let one = generate(&[]).await.expect("gatehouse keys generate-master-key");
+    let two = generate(&[]).await.expect("gatehouse keys generate-master-key");
+    assert!(one.status.success() && one.stderr.is_empty(), "{one:#?}");
+    assert_eq!(decoded(&one.stdout).len(), 32, "{one:#?}");
+    assert_ne!(one.stdout, two.stdout, "two keys alike");
+
+    let written = generate(&["--output", "master.key"])
+        .await
+        .expect("gatehouse keys generate-master-key --output");
+    assert!(
+        written.status.success() && written.stdout.is_empty(),
+        "{written:#?}"
+    );
+    let path = db.dir().join("master.key");
+    let metadata = std::fs::metadata(&path).expect("the key file");
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    let key = std::fs::read_to_string(&path).expect("read the key file");
+    assert_eq!(decoded(&key).len(), 32, "{key:?}");
+
+    let again = generate(&["--output", "master.key"])
+        .await
+        .expect("gatehouse keys generate-master-key --output");
+    assert_eq!(again.code(), Some(1), "{again:#?}");
+    assert_eq!(again.stderr_lines().len(), 1, "{again:#?}");
+    assert!(again.stderr.contains("master.key"), "{again:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read the key file"),
+        key,
+        "replaced"
+    );
+    assert!(!db.sqlite_path().expect("SQLite").exists(), "a database was made");
+
+    let mut cmd = db.command();
+    cmd.args(["keys", "rotate", "--json"])
+        .args(db.connection_args())
+        .env("GATEHOUSE_MASTER_KEY_FILE", &path);
+    let rotated = run_to_exit(cmd, None, PROCESS_DEADLINE)
+        .await
+        .expect("gatehouse keys rotate")
+        .json();
+    assert_eq!(rotated["alg"], "ES256", "{rotated}");
+    assert!(
+        !db.dir().join("gatehouse.master.key").exists(),
+        "the default key file was used"
+    );
 }

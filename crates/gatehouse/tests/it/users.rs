@@ -178,3 +178,102 @@ backend_tests! {
         assert_eq!(usernames(&listed(&db).await), ["alice", "eight"]);
     }
 }
+
+backend_tests! {
+    /// `user update` changes the password or the scope, only what is given, and
+    /// prints the user as `create` does.
+    async fn user_update_changes_only_what_is_given(backend) {
+        let db = TestDb::new(backend).await;
+        let (app, alice) = db.refresh_app().await;
+        let server = db.start(&[]).await;
+        server.login(&app, &alice).await;
+
+        let new_password = "a-new-password";
+        let out = db
+            .cli_with_stdin(&["user", "update", "alice", "--password-stdin", "--json"], Some(&format!("{new_password}\n")))
+            .await;
+        assert_eq!(out.json(), alice.created, "a new password changes nothing shown");
+        assert!(!out.stdout.contains(new_password) && !out.stderr.contains(new_password), "{out:#?}");
+        server
+            .password_grant(&app, "alice", PASSWORD, &[])
+            .await
+            .assert_token_error(reqwest::StatusCode::BAD_REQUEST, "invalid_grant");
+        server.password_grant(&app, "alice", new_password, &[]).await.access_token();
+
+        let updated = db.cli_json(&["user", "update", "alice", "--scope", "read write"]).await;
+        let mut expected = alice.created.clone();
+        expected["scope"] = json!("read write");
+        assert_eq!(updated, expected);
+        let updated = db.cli_json(&["user", "update", "alice", "--clear-scope"]).await;
+        expected["scope"] = Value::Null;
+        assert_eq!(updated, expected);
+        assert_eq!(listed(&db).await, [expected]);
+
+        for (what, args) in [
+            ("no change", vec![]),
+            ("an empty scope", vec!["--scope", ""]),
+            ("a scope and none", vec!["--scope", "read", "--clear-scope"]),
+        ] {
+            let mut argv = vec!["user", "update", "alice"];
+            argv.extend(args);
+            assert_eq!(db.cli(&argv).await.code(), Some(2), "{what}");
+        }
+        let short = db
+            .cli_with_stdin(&["user", "update", "alice", "--password-stdin"], Some("short\n"))
+            .await;
+        assert_eq!(short.code(), Some(2), "{short:#?}");
+        server.password_grant(&app, "alice", new_password, &[]).await.access_token();
+        assert_missing_user(&db.cli(&["user", "update", "nobody", "--clear-scope"]).await);
+    }
+
+    /// `user enable` undoes `user disable` for new logins only: the tokens and
+    /// logins the user held before the disable stay dead, the revocation mark
+    /// stays, and enabling an enabled user changes nothing.
+    async fn user_enable_does_not_bring_back_old_tokens(backend) {
+        let db = TestDb::new(backend).await;
+        let (app, alice) = db.refresh_app().await;
+        let rs = db.create_client("rs", &["--can-introspect"]).await;
+        let server = db.start(&[]).await;
+        let before = server.login(&app, &alice).await;
+        let (old_access, old_refresh) = (json_str(&before, "access_token"), json_str(&before, "refresh_token"));
+
+        assert_eq!(db.cli_json(&["user", "disable", "alice"]).await, json!({"disabled": "alice"}));
+        let enabled = db.cli(&["user", "enable", "alice", "--json"]).await;
+        assert_eq!(enabled.json(), json!({"enabled": "alice"}));
+        assert_eq!(enabled.stderr, "", "{enabled:#?}");
+        assert_eq!(listed(&db).await[0]["disabled"], false);
+
+        server
+            .refresh_grant(&app, &old_refresh, &[])
+            .await
+            .assert_token_error(reqwest::StatusCode::BAD_REQUEST, "invalid_grant");
+        assert!(!server.is_active(&rs, &old_access).await, "an access token from before the disable");
+        let mut conn = db.connect().await;
+        let mark = conn
+            .scalar(&format!("SELECT revoked_at FROM revoked_subjects WHERE kind = 'user' AND id = '{}'", alice.id), None)
+            .await;
+        let live_logins = conn
+            .scalar(&format!("SELECT COUNT(*) FROM token_families WHERE user_id = '{}' AND revoked_at IS NULL", alice.id), None)
+            .await;
+        assert_eq!(live_logins, 0, "a login from before the disable is live");
+
+        // A mark ends the tokens of its own second too: log in after it.
+        eventually(PROPAGATION_DEADLINE, "the clock passes the disable's second", || async {
+            (unix_now() > mark).then_some(()).ok_or(format!("now {} mark {mark}", unix_now()))
+        })
+        .await;
+        let after = server.login(&app, &alice).await;
+        assert!(server.is_active(&rs, &json_str(&after, "access_token")).await);
+        server.refresh(&app, &json_str(&after, "refresh_token")).await;
+
+        // Enabling again: the same answer, a note on stderr, the login untouched.
+        let again = db.cli(&["user", "enable", "alice", "--json"]).await;
+        assert_eq!(again.json(), json!({"enabled": "alice"}));
+        assert!(again.stderr.contains("enabled already"), "{again:#?}");
+        let live_logins = conn
+            .scalar(&format!("SELECT COUNT(*) FROM token_families WHERE user_id = '{}' AND revoked_at IS NULL", alice.id), None)
+            .await;
+        assert_eq!(live_logins, 1, "enabling an enabled user ended a login");
+        assert_missing_user(&db.cli(&["user", "enable", "nobody"]).await);
+    }
+}
