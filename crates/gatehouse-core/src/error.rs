@@ -26,7 +26,8 @@ pub enum OAuthError {
         /// Whether the client authenticated with HTTP Basic.
         basic: bool,
         /// Whether no client has the presented id. The standard endpoints answer this
-        /// exactly like a wrong secret; a route may answer it apart (CONTRACT §7).
+        /// exactly like a wrong secret; a `[[routes]]` entry may answer it apart
+        /// (`unknown_client_status`, `docs/migrating.md`).
         unknown_client: bool,
     },
 
@@ -52,16 +53,25 @@ pub enum OAuthError {
     #[error("invalid_scope: {0}")]
     InvalidScope(Cow<'static, str>),
 
+    /// `invalid_grant` again (RFC 6749 §5.2: "The provided authorization grant (e.g.,
+    /// ... resource owner credentials) ... is invalid"), for a password grant whose
+    /// credentials were checked and refused: unknown user, wrong password or disabled
+    /// user, which the client cannot tell apart. A variant of its own so that the
+    /// server's login brake counts exactly these, without reading error codes.
+    #[error("invalid_grant: {}", LOGIN_FAILED)]
+    LoginFailed,
+
     /// RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected condition
-    /// that prevented it from fulfilling the request." The cause goes to the log only.
+    /// that prevented it from fulfilling the request." The client sees a fixed
+    /// sentence; the [`Cause`] is for the server's log.
     #[error("server_error")]
-    ServerError,
+    ServerError(#[source] Cause),
 
     /// RFC 6749 §4.1.2.1: "The authorization server is currently unable to handle the
     /// request due to a temporary overloading or maintenance of the server." Sent when
-    /// the database cannot be reached.
+    /// the database cannot be reached; the [`Cause`] is for the server's log.
     #[error("temporarily_unavailable")]
-    TemporarilyUnavailable,
+    TemporarilyUnavailable(#[source] Cause),
 
     /// `temporarily_unavailable` again (RFC 6749 §4.1.2.1, "temporary overloading"),
     /// for a request that needs a slow password hash when every slot for one is busy
@@ -70,7 +80,48 @@ pub enum OAuthError {
     Overloaded,
 }
 
+/// The description of [`OAuthError::LoginFailed`]: one sentence for an unknown user, a
+/// wrong password and a disabled user, so that none can be told from another.
+const LOGIN_FAILED: &str = "The username or password is incorrect.";
+
+/// Why the server could not serve a request: for the operator's log, never for the
+/// client (it may name a table, a file or a host).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Cause(Cow<'static, str>);
+
+impl From<&'static str> for Cause {
+    fn from(cause: &'static str) -> Self {
+        Self(Cow::Borrowed(cause))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(cause: String) -> Self {
+        Self(Cow::Owned(cause))
+    }
+}
+
 impl OAuthError {
+    /// `server_error`, for `cause`.
+    pub fn server_error(cause: impl Into<Cause>) -> Self {
+        Self::ServerError(cause.into())
+    }
+
+    /// `temporarily_unavailable` (the database), for `cause`.
+    pub fn temporarily_unavailable(cause: impl Into<Cause>) -> Self {
+        Self::TemporarilyUnavailable(cause.into())
+    }
+
+    /// Why the server failed, for a `server_error` or `temporarily_unavailable`: what
+    /// the log says, never the answer.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            Self::ServerError(cause) | Self::TemporarilyUnavailable(cause) => Some(cause),
+            _ => None,
+        }
+    }
+
     /// `invalid_request` with a fixed description.
     pub fn invalid_request(description: &'static str) -> Self {
         Self::InvalidRequest(Cow::Borrowed(description))
@@ -101,12 +152,12 @@ impl OAuthError {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidClient { .. } => "invalid_client",
-            Self::InvalidGrant(_) => "invalid_grant",
+            Self::InvalidGrant(_) | Self::LoginFailed => "invalid_grant",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
-            Self::ServerError => "server_error",
-            Self::TemporarilyUnavailable | Self::Overloaded => "temporarily_unavailable",
+            Self::ServerError(_) => "server_error",
+            Self::TemporarilyUnavailable(_) | Self::Overloaded => "temporarily_unavailable",
         }
     }
 
@@ -119,8 +170,9 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d) => d,
             Self::InvalidClient { description, .. } => description,
-            Self::ServerError => "The server encountered an unexpected condition.",
-            Self::TemporarilyUnavailable => {
+            Self::LoginFailed => LOGIN_FAILED,
+            Self::ServerError(_) => "The server encountered an unexpected condition.",
+            Self::TemporarilyUnavailable(_) => {
                 "The server cannot reach its database right now; try again shortly."
             }
             Self::Overloaded => {
@@ -152,9 +204,10 @@ pub enum StoreError {
 
 impl From<StoreError> for OAuthError {
     fn from(err: StoreError) -> Self {
+        let cause = Cause::from(err.to_string());
         match err {
-            StoreError::Unavailable(_) | StoreError::Contention(_) => Self::TemporarilyUnavailable,
-            StoreError::Conflict(_) | StoreError::Other(_) => Self::ServerError,
+            StoreError::Unavailable(_) | StoreError::Contention(_) => Self::TemporarilyUnavailable(cause),
+            StoreError::Conflict(_) | StoreError::Other(_) => Self::ServerError(cause),
         }
     }
 }

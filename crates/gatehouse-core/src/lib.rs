@@ -41,7 +41,7 @@ pub use error::{OAuthError, StoreError};
 pub use grant::GrantRequest;
 pub use keys::{KeyRing, SigningAlg, SigningKey};
 pub use random::{Random, SystemRandom};
-pub use request::{ClientAuth, TokenOptions, TokenRequest};
+pub use request::{ClientAuth, IntrospectionRequest, RevocationRequest, TokenOptions, TokenRequest};
 pub use scope::Scope;
 pub use secret::{ClientSecret, SecretHash};
 pub use service::{IssuerConfig, TokenResponse, TokenService};

@@ -1,5 +1,7 @@
-//! A token request as parameters: client authentication (RFC 6749 §2.3) and the grant
-//! (§4.3, §4.4, §6), parsed from name/value pairs the HTTP layer extracted.
+//! The requests of the token endpoint (RFC 6749 §3.2: client authentication, §2.3,
+//! and the grant, §4.3, §4.4, §6), the revocation endpoint (RFC 7009) and the
+//! introspection endpoint (RFC 7662), parsed from name/value pairs the HTTP layer
+//! extracted.
 
 use std::collections::HashSet;
 
@@ -8,6 +10,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use percent_encoding::percent_decode_str;
 
+use crate::grant::Credential;
 use crate::{ClientId, ClientSecret, GrantRequest, GrantType, OAuthError};
 
 /// The description of every client authentication failure, so that an unknown client
@@ -162,7 +165,8 @@ impl Params {
 }
 
 /// How a token endpoint departs from RFC 6749 so that clients written against another
-/// server work unchanged (CONTRACT §7). The default is the standard endpoint.
+/// server work unchanged (a `[[routes]]` entry, `docs/migrating.md`). The default is
+/// the standard endpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenOptions {
     /// Stands in for `grant_type` when a request names none.
@@ -215,6 +219,70 @@ impl TokenRequest {
             refresh_on_client_credentials: options.refresh_on_client_credentials,
         })
     }
+
+    /// The username of a password grant: the server's login brake takes its place
+    /// for it before the client is authenticated.
+    pub fn username(&self) -> Option<&str> {
+        match &self.grant {
+            Ok(GrantRequest::Password { username, .. }) => Some(username),
+            _ => None,
+        }
+    }
+}
+
+/// A revocation request (RFC 7009 §2.1).
+#[derive(Debug)]
+pub struct RevocationRequest {
+    /// How the client authenticated; `None` when it did not: holding a token is the
+    /// right to give it up, so the token alone is revoked.
+    pub client_auth: Option<ClientAuth>,
+    /// The token to revoke.
+    pub token: Credential,
+}
+
+impl RevocationRequest {
+    /// Parses a revocation request from its parameters and `Authorization` header.
+    /// `token_type_hint` is not needed: the form of a token says what it is.
+    pub fn parse(mut params: Params, authorization: Option<&[u8]>) -> Result<Self, OAuthError> {
+        let client_auth = match ClientAuth::from_request(&mut params, authorization)? {
+            ClientAuth::None => None,
+            auth => Some(auth),
+        };
+        Ok(Self {
+            client_auth,
+            token: required_token(&mut params)?,
+        })
+    }
+}
+
+/// An introspection request (RFC 7662 §2.1). The client must authenticate: "the
+/// endpoint MUST also require some form of authorization".
+#[derive(Debug)]
+pub struct IntrospectionRequest {
+    /// How the client authenticated.
+    pub client_auth: ClientAuth,
+    /// The token to describe.
+    pub token: Credential,
+}
+
+impl IntrospectionRequest {
+    /// Parses an introspection request from its parameters and `Authorization`
+    /// header. `token_type_hint` is not needed: the form of a token says what it is.
+    pub fn parse(mut params: Params, authorization: Option<&[u8]>) -> Result<Self, OAuthError> {
+        let client_auth = ClientAuth::from_request(&mut params, authorization)?;
+        Ok(Self {
+            client_auth,
+            token: required_token(&mut params)?,
+        })
+    }
+}
+
+/// The `token` parameter of RFC 7009 §2.1 and RFC 7662 §2.1.
+fn required_token(params: &mut Params) -> Result<Credential, OAuthError> {
+    params
+        .take("token")
+        .map(Credential::new)
+        .ok_or(OAuthError::invalid_request("The token parameter is missing."))
 }
 
 #[cfg(test)]
@@ -312,6 +380,53 @@ mod tests {
         let req = TokenRequest::parse(p, None, &TokenOptions::default()).unwrap();
         assert!(matches!(req.client_auth, ClientAuth::Post { .. }));
         assert_eq!(req.grant.unwrap_err().code(), "unsupported_grant_type");
+    }
+
+    #[test]
+    fn revocation_without_credentials_revokes_as_the_holder() {
+        let req = RevocationRequest::parse(params(&[("token", "t")]), None).unwrap();
+        assert!(req.client_auth.is_none());
+        assert_eq!(req.token.expose(), "t");
+        let req = RevocationRequest::parse(params(&[("token", "t")]), Some(&basic("a:b"))).unwrap();
+        assert!(matches!(req.client_auth, Some(ClientAuth::Basic { .. })));
+    }
+
+    #[test]
+    fn revocation_and_introspection_need_a_token() {
+        let err =
+            RevocationRequest::parse(params(&[("token_type_hint", "refresh_token")]), None).unwrap_err();
+        assert_eq!(
+            err,
+            OAuthError::invalid_request("The token parameter is missing.")
+        );
+        let err = IntrospectionRequest::parse(params(&[]), Some(&basic("a:b"))).unwrap_err();
+        assert_eq!(
+            err,
+            OAuthError::invalid_request("The token parameter is missing.")
+        );
+    }
+
+    #[test]
+    fn introspection_keeps_a_missing_client_for_the_service_to_refuse() {
+        let req = IntrospectionRequest::parse(params(&[("token", "t")]), None).unwrap();
+        assert!(matches!(req.client_auth, ClientAuth::None));
+        let p = params(&[("token", "t"), ("client_id", "a")]);
+        let err = IntrospectionRequest::parse(p, Some(&basic("a:b"))).unwrap_err();
+        assert_eq!(err.code(), "invalid_request", "two authentication methods");
+    }
+
+    #[test]
+    fn username_is_that_of_a_password_grant() {
+        let p = params(&[
+            ("grant_type", "password"),
+            ("username", "ann"),
+            ("password", "pw"),
+        ]);
+        let req = TokenRequest::parse(p, None, &TokenOptions::default()).unwrap();
+        assert_eq!(req.username(), Some("ann"));
+        let p = params(&[("grant_type", "client_credentials"), ("username", "ann")]);
+        let req = TokenRequest::parse(p, None, &TokenOptions::default()).unwrap();
+        assert_eq!(req.username(), None);
     }
 
     #[test]

@@ -124,8 +124,13 @@ impl SlowHashGate {
             _slot: slot,
         };
         let workers = self.workers.get_or_init(|| Workers::start(self.concurrency));
-        workers.jobs.send(job).map_err(|_| OAuthError::ServerError)?;
-        verified.await.map_err(|_| OAuthError::ServerError)
+        workers
+            .jobs
+            .send(job)
+            .map_err(|_| OAuthError::server_error("the password hash threads have stopped"))?;
+        verified
+            .await
+            .map_err(|_| OAuthError::server_error("a password hash thread dropped its job"))
     }
 }
 

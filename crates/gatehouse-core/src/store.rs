@@ -1,16 +1,29 @@
 //! Storage, as small traits per aggregate. `gatehouse-store` implements them with sqlx
 //! for SQLite and PostgreSQL; the server puts a cache in front of [`ClientLookup`].
+//!
+//! A store keeps facts and runs statements; the protocol's rules about them live in
+//! core. A store reports a token as it is stored (used or not, revoked when, expiring
+//! when, its client and user as they are now), and core decides what that means: a
+//! rotation is decided by [`crate::tokens::RefreshState::verdict`], a token's life by
+//! `is_live` and [`crate::tokens::HolderState::allows`]. With the `testing` feature,
+//! [`memory`] is a store in memory for protocol tests, and [`conformance`] the one
+//! set of tests every store must pass.
+
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::tokens::{
-    JwtState, LoginState, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView, RefreshView,
-    RotationOutcome, RotationWrites, TokenDigest,
+    JwtState, NewFamily, NewOpaqueToken, NewRefreshToken, OpaqueView, RefreshState, RefreshView, Rotation,
+    RotationStep, TokenDigest,
 };
 use crate::user::User;
-use crate::{Client, ClientId, OAuthError, SecretHash, SigningAlg, StoreError, UnixTime};
+use crate::{Client, ClientId, SecretHash, SigningAlg, StoreError, UnixTime};
 
 /// Finding a client by id: all the token endpoint needs.
 #[async_trait]
@@ -146,12 +159,11 @@ pub trait UserStore: Send + Sync {
     async fn disable_user(&self, username: &str, now: UnixTime) -> Result<bool, StoreError>;
 }
 
-/// Decides, inside the rotation's transaction, what to write for a live login; an
-/// error rolls the transaction back (the presented token stays usable). It may be
-/// called again with the same login when the store runs the transaction again
-/// (PostgreSQL breaking a lock cycle), so it decides the same way each time.
-pub type RotationDecision =
-    Box<dyn Fn(&LoginState) -> Result<RotationWrites, OAuthError> + Send + Sync + 'static>;
+/// Decides, inside the rotation's transaction, what a rotation does, from the presented
+/// token as it was before the consuming step (`None`: no such token). It may be called
+/// again for the same token when the store runs the transaction again (PostgreSQL
+/// breaking a lock cycle), so it decides the same way each time.
+pub type RotationDecision = Box<dyn Fn(Option<&RefreshState>) -> RotationStep + Send + Sync + 'static>;
 
 /// Refresh tokens, their families, opaque access tokens and revocations.
 #[async_trait]
@@ -166,24 +178,29 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Stores an opaque access token outside any login.
     async fn insert_opaque(&self, token: &NewOpaqueToken) -> Result<(), StoreError>;
-    /// Rotates a refresh token atomically: consumes `presented` if it is live and was
-    /// issued to `client` (a conditional UPDATE, never read-then-write), asks `decide`
-    /// what to write, writes it, commits. A token presented again after its rotation
-    /// revokes its family (RFC 9700 §4.14.2).
+    /// Rotates a refresh token, in one transaction. First the consuming step: a
+    /// conditional update marks `presented` used if it was not, so that of any number
+    /// of concurrent rotations (on any number of nodes) exactly one finds it unused;
+    /// it reports the token as it was before ([`RefreshState::used`] tells whether
+    /// this step consumed it). Then `decide` says what to do, and the store does that
+    /// and commits: [`RotationStep::Rotate`] keeps the consumption and stores the
+    /// successor; [`RotationStep::RevokeLogin`] revokes the token's login; and
+    /// [`RotationStep::Refuse`] writes nothing. Anything but `Rotate` undoes this
+    /// step's consumption, and a `Rotate` of a token this step did not consume is an
+    /// error: a token is consumed exactly once.
     async fn rotate_refresh_token(
         &self,
         presented: &TokenDigest,
-        client: &ClientId,
         now: UnixTime,
         decide: RotationDecision,
-    ) -> Result<RotationOutcome<(LoginState, RotationWrites)>, StoreError>;
-    /// A refresh token by digest.
+    ) -> Result<Rotation, StoreError>;
+    /// A refresh token by digest, with its login and holders.
     async fn find_refresh(&self, digest: &TokenDigest) -> Result<Option<RefreshView>, StoreError>;
     /// An opaque access token by digest.
     async fn find_opaque(&self, digest: &TokenDigest) -> Result<Option<OpaqueView>, StoreError>;
-    /// What is stored about a JWT access token: whether its `jti` was revoked, whether
-    /// its login `sid` is live, and its client and user (`user_id`, for a user's token)
-    /// as they are now. One round trip.
+    /// What is stored about a JWT access token: whether its `jti` was revoked, its
+    /// login `sid`, and its client and user (`user_id`, for a user's token) as they
+    /// are now. One round trip.
     async fn jwt_state(
         &self,
         jti: &str,
@@ -198,7 +215,8 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_opaque(&self, digest: &TokenDigest, now: UnixTime) -> Result<bool, StoreError>;
     /// Records a revoked JWT `jti` until the token's own expiry.
     async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<bool, StoreError>;
-    /// Deletes up to `batch` expired rows of each kind; returns how many went.
+    /// Deletes up to `batch` rows of each kind that expired before `now` (logins
+    /// [`crate::tokens::LOGIN_GRACE_SECS`] later); returns how many went.
     async fn purge_expired(&self, now: UnixTime, batch: i64) -> Result<u64, StoreError>;
 }
 

@@ -107,6 +107,12 @@ pub struct NewFamily {
     pub created_at: UnixTime,
 }
 
+/// How long past its first refresh token's expiry a login is kept before the clean-up
+/// deletes it (`TokenStore::purge_expired`), so that the access tokens issued from it
+/// (whose `sid` names it) still introspect as active. Refresh tokens, opaque access
+/// tokens and revoked `jti`s go as soon as they expire.
+pub const LOGIN_GRACE_SECS: i64 = 86_400;
+
 /// A refresh token to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRefreshToken {
@@ -184,39 +190,109 @@ pub struct RotationWrites {
     pub access_scope: Scope,
 }
 
-/// How a refresh token rotation ended.
-#[derive(Debug)]
-pub enum RotationOutcome<T> {
-    /// The presented token was consumed and its successor stored, in one transaction.
-    Rotated(T),
-    /// The presented token was live, but the protocol refused (the transaction was
-    /// rolled back, so the token still works).
-    Refused(crate::OAuthError),
-    /// The presented token had been rotated already: its family is now revoked.
+/// A stored refresh token with its login, as the store found it: raw facts. What they
+/// mean is decided here, in [`RefreshState::verdict`] and [`RefreshState::is_live`],
+/// and nowhere in a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshState {
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Whether it had been consumed (rotated) before: for a rotation, before the
+    /// store's consuming step, which only one caller ever finds it unused for.
+    pub used: bool,
+    /// When its login was revoked, if it was.
+    pub login_revoked_at: Option<UnixTime>,
+    /// Its login, with the user as they are now.
+    pub login: LoginState,
+}
+
+/// What a presented refresh token allows, by RFC 6749 §6 and RFC 9700 §4.14.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshVerdict {
+    /// Unused, unexpired, its login live: it may be rotated.
+    Rotate,
+    /// It was rotated before and came back: someone holds a copy, so its whole login
+    /// is revoked (RFC 9700 §4.14.2).
     Reused,
-    /// No live token of this client matches.
+    /// Another client's, expired, or of a revoked login: refused, nothing changes.
     Invalid,
+}
+
+impl RefreshState {
+    /// Whether the token still works at `now`: never consumed, not expired, its login
+    /// not revoked. (Its holders are checked apart, see [`HolderState`].)
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        !self.used && self.login_revoked_at.is_none() && now < self.expires_at
+    }
+
+    /// What presenting this token as `client` at `now` does. RFC 6749 §6: the token
+    /// must have been issued to the authenticated client; another client's token is
+    /// invalid and does not count as a use. A token used before is reuse, whatever
+    /// else holds of it: the login ends (RFC 9700 §4.14.2).
+    pub fn verdict(&self, client: &ClientId, now: UnixTime) -> RefreshVerdict {
+        if &self.client_id != client {
+            RefreshVerdict::Invalid
+        } else if self.used {
+            RefreshVerdict::Reused
+        } else if self.is_live(now) {
+            RefreshVerdict::Rotate
+        } else {
+            RefreshVerdict::Invalid
+        }
+    }
+}
+
+/// What a rotation does, as core decides it from the [`RefreshState`] the store's
+/// consuming step found (see [`crate::store::TokenStore::rotate_refresh_token`]).
+#[derive(Debug)]
+pub enum RotationStep {
+    /// Keep the consumption and store the successor, in the same transaction.
+    Rotate(Box<RotationWrites>),
+    /// Revoke the token's login (RFC 9700 §4.14.2); write nothing else.
+    RevokeLogin,
+    /// Write nothing: a consumption made by this step is undone, so the token stays
+    /// as it was. The error is the answer.
+    Refuse(crate::OAuthError),
+}
+
+/// What a rotation found and did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// The presented token as it was before the rotation; `None` if unknown.
+    pub presented: Option<RefreshState>,
+    /// What was done.
+    pub step: RotationStep,
 }
 
 /// A stored refresh token, for introspection and revocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshView {
-    /// Its family.
-    pub family_id: String,
-    /// The client it was issued to.
-    pub client_id: ClientId,
-    /// The family's scope.
-    pub scope: Scope,
-    /// Issue time.
-    pub issued_at: UnixTime,
-    /// Expiry.
-    pub expires_at: UnixTime,
-    /// Whether it can still be used: not rotated, family not revoked.
-    pub usable: bool,
-    /// The user, if any.
-    pub user: Option<LoginUser>,
+    /// The token and its login.
+    pub token: RefreshState,
     /// Its client and user as they are now.
     pub holders: HolderState,
+}
+
+/// The login a token names, as the store holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRecord {
+    /// No such login (never stored, or deleted with its client or by the clean-up).
+    Missing,
+    /// Stored and not revoked.
+    Live,
+    /// Revoked, at this time.
+    Revoked(UnixTime),
+}
+
+impl LoginRecord {
+    /// Whether the tokens of this login stand: a missing login counts as revoked.
+    pub fn stands(self) -> bool {
+        self == Self::Live
+    }
 }
 
 /// A stored opaque access token, for introspection and revocation.
@@ -224,10 +300,23 @@ pub struct RefreshView {
 pub struct OpaqueView {
     /// As stored.
     pub token: NewOpaqueToken,
-    /// Whether it, or its family, was revoked.
-    pub revoked: bool,
+    /// When it was revoked itself, if it was.
+    pub revoked_at: Option<UnixTime>,
+    /// Its login, for a token issued from one (`family_id`).
+    pub login: Option<LoginRecord>,
     /// Its client and user as they are now.
     pub holders: HolderState,
+}
+
+impl OpaqueView {
+    /// Whether the token still works at `now`: not revoked, nor its login, not expired,
+    /// its holders standing.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none()
+            && self.login.is_none_or(LoginRecord::stands)
+            && now < self.token.expires_at
+            && self.holders.allows(self.token.issued_at)
+    }
 }
 
 /// What the store holds about a JWT access token, which is not stored itself: read in
@@ -236,9 +325,8 @@ pub struct OpaqueView {
 pub struct JwtState {
     /// Whether its `jti` was revoked.
     pub jti_revoked: bool,
-    /// Whether the login its `sid` names exists and is not revoked (`false` without a
-    /// `sid`).
-    pub login_live: bool,
+    /// The login its `sid` names ([`LoginRecord::Missing`] without a `sid`).
+    pub login: LoginRecord,
     /// Its client and user as they are now.
     pub holders: HolderState,
 }

@@ -11,8 +11,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::batch::RotationWriters;
 use crate::error::db_error;
+use crate::rotation::RotationWriters;
 use crate::{on_pool, sqlite_file};
 
 /// The database engine behind a store.
@@ -80,7 +80,7 @@ impl std::fmt::Debug for SqlStore {
 
 impl SqlStore {
     /// Opens the database at `url` (inside a Tokio runtime: it starts the writer
-    /// tasks of [`crate::batch`]). A SQLite file is created if missing, readable by
+    /// tasks of [`crate::rotation`]). A SQLite file is created if missing, readable by
     /// its owner only (mode 0600, as are its `-wal` and `-shm` files), and put in WAL
     /// mode; with `synchronous = FULL` every commit is durable when it returns.
     /// The pool connects lazily, so a server starts even while PostgreSQL is down
@@ -124,13 +124,12 @@ impl SqlStore {
                 ))
             }
         };
-        // SQLite has one writer at a time anyway; PostgreSQL gets a few, so that
-        // batches overlap with each other's commits.
-        let writers = match pool {
-            Pool::Sqlite(_) => 1,
-            Pool::Postgres(_) => (options.max_connections as usize / 2).clamp(1, 4),
+        let rotations = match &pool {
+            Pool::Sqlite(pool) => RotationWriters::sqlite(pool),
+            Pool::Postgres(pool) => {
+                RotationWriters::postgres(pool, (options.max_connections as usize / 2).clamp(1, 4))
+            }
         };
-        let rotations = RotationWriters::start(&pool, writers);
         Ok(Self { pool, rotations })
     }
 

@@ -7,14 +7,15 @@
 //! live in one folder per backend, because DDL types differ.
 #![warn(missing_docs)]
 
-mod batch;
 mod client_ids;
 mod clients;
 mod connect;
 mod error;
 mod feed;
 mod keys;
+mod rotation;
 mod sqlite_file;
+mod token_rows;
 mod tokens;
 mod users;
 

@@ -1,32 +1,50 @@
 //! The command line (`docs/protocol.md`, Commands).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 use gatehouse_core::{GrantType, GrantTypes};
 
-use crate::config::ConfigArgs;
+use crate::config::{flags, ConfigArgs, Flags};
 
 /// gatehouse: an OAuth 2.0 authorization server for APIs.
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about)]
 pub struct Cli {
-    /// Settings shared by every command.
-    #[command(flatten)]
+    /// The settings given as flags; filled by [`Cli::parse_with_settings`]. Each
+    /// command takes the flags of the settings it uses (`#[command(args = flags(…))]`
+    /// below); environment variables and the file reach every command.
+    #[arg(skip)]
     pub config: ConfigArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the process's arguments, settings included; exits with clap's message
+    /// (status 2) on bad usage, as `Cli::parse` does.
+    pub fn parse_with_settings() -> Self {
+        let matches = Self::command().get_matches();
+        match Self::from_arg_matches(&matches) {
+            Ok(cli) => Self {
+                config: ConfigArgs::from_matches(&matches),
+                ..cli
+            },
+            Err(err) => err.format(&mut Self::command()).exit(),
+        }
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the OAuth endpoints.
-    Serve(ServeArgs),
+    #[command(args = flags(Flags::Serve))]
+    Serve,
     /// Manage clients.
-    #[command(subcommand)]
+    #[command(subcommand, args = flags(Flags::Admin))]
     Client(ClientCommand),
     /// Manage users of the password grant.
-    #[command(subcommand)]
+    #[command(subcommand, args = flags(Flags::Admin))]
     User(UserCommand),
     /// Act on issued tokens.
     #[command(subcommand)]
@@ -35,15 +53,8 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Apply database migrations and exit.
+    #[command(args = flags(Flags::Admin))]
     Migrate(JsonFlag),
-}
-
-/// Settings only `serve` takes as flags.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Refresh token lifetime in seconds. Default 2592000 (30 days).
-    #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_TTL", value_name = "SECONDS")]
-    pub refresh_token_ttl: Option<String>,
 }
 
 /// `--json`: print one JSON object.
@@ -227,6 +238,7 @@ fn grant_types_help() -> String {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Make a new current signing key; the old one stays published while its tokens live.
+    #[command(args = flags(Flags::KeyRotation))]
     Rotate(JsonFlag),
     /// Print a new random master key (32 bytes, base64), for `master_key` or the
     /// file `master_key_file` names.
@@ -316,6 +328,7 @@ pub enum TokenCommand {
     /// Revoke a token as POST /oauth/revoke does without client authentication: a
     /// refresh token ends its whole login. Prefer --token-stdin: a token given as an
     /// argument shows in the process list to every user, and in shell history.
+    #[command(args = flags(Flags::SigningKeys))]
     Revoke(RevokeToken),
 }
 

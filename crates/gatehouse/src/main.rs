@@ -2,19 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use gatehouse::cli::{Cli, Command};
 use gatehouse::config::Settings;
 use gatehouse::server::{shutdown_signal, ServeError, Server};
 use gatehouse::{admin, telemetry};
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    let cli = Cli::parse_with_settings();
     let loaded = match &cli.command {
-        Command::Serve(serve) => {
-            cli.config.refresh_token_ttl = serve.refresh_token_ttl.clone();
-            Settings::load_for_serving(&cli.config)
-        }
+        Command::Serve => Settings::load_for_serving(&cli.config),
         _ => Settings::load(&cli.config),
     };
     let settings = match loaded {
@@ -33,7 +29,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(_) => {
+            Command::Serve => {
                 let _log_guard = telemetry::init_logging(settings.log_format);
                 // Signals are caught before the server binds and says it listens.
                 let shutdown = shutdown_signal();
@@ -62,7 +58,7 @@ fn main() -> ExitCode {
                     Command::User(u) => admin::user(&settings, u).await,
                     Command::Token(t) => admin::token(&settings, t).await,
                     Command::Migrate(json) => admin::migrate(&settings, json).await,
-                    Command::Serve(_) => Ok(()),
+                    Command::Serve => Ok(()),
                 };
                 match result {
                     Ok(()) => ExitCode::SUCCESS,

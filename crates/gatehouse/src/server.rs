@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use gatehouse_core::service::Stores;
-use gatehouse_core::{Clock, IssuerConfig, Random, SlowHashGate, SystemRandom, TokenService};
+use gatehouse_core::{Clock, Random, SlowHashGate, SystemRandom, TokenService};
 use gatehouse_store::SqlStore;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::cache::{CachedClients, CLIENT_CACHE_CAPACITY};
-use crate::config::{ConfigError, Settings};
+use crate::config::{self, ConfigError, Settings};
 use crate::http::protection::Protection;
 use crate::http::{self, AppState, Shared};
 use crate::keyring::{self, KeyringError, Keys};
@@ -54,8 +54,9 @@ impl Server {
     /// cleanup sweep act on comes from `clock`: the binary passes [`SystemClock`](gatehouse_core::SystemClock),
     /// a test may pass a clock it moves by hand (see `docs/design.md`, "Time").
     pub async fn bind(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, ServeError> {
-        // Certificate files first: a bad one is a configuration error, found before
-        // anything is created.
+        // Routes and certificate files first: a bad one is a configuration error,
+        // found before anything is created.
+        config::routes::check_reserved(&settings.routes, http::STANDARD_PATHS)?;
         let tls = match &settings.tls {
             Some(files) => Some(tls::acceptor(files).map_err(|e| match e {
                 tls::TlsError::File { key, problem } => ConfigError::new(key, problem),
@@ -88,20 +89,8 @@ impl Server {
         let addr = tcp
             .local_addr()
             .map_err(|e| ServeError::Failed(format!("cannot read the bound address: {e}")))?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let issuer = settings
-            .issuer
-            .clone()
-            .unwrap_or_else(|| format!("{scheme}://{addr}"));
-        let config = IssuerConfig {
-            default_audience: settings
-                .default_audience
-                .clone()
-                .unwrap_or_else(|| issuer.clone()),
-            issuer: issuer.clone(),
-            access_token_ttl: settings.access_token_ttl,
-            refresh_token_ttl: settings.refresh_token_ttl,
-        };
+        let config = settings.issuer_config(addr);
+        let issuer = config.issuer.clone();
 
         let clients = Arc::new(CachedClients::new(store.clone(), CLIENT_CACHE_CAPACITY));
         let known_clients = clients.load_known_ids().await.map_err(|e| {

@@ -1,12 +1,10 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009) of every kind of token.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
 use super::TokenService;
 use crate::jwt::AccessTokenClaims;
-use crate::tokens::{TokenDigest, TokenKind};
+use crate::tokens::{RefreshView, TokenDigest, TokenKind};
 use crate::{Client, OAuthError};
 
 /// An introspection answer (RFC 7662 §2.2). Inactive is exactly `{"active": false}`.
@@ -86,31 +84,34 @@ fn may_inspect(client: &Client, owner: &str) -> bool {
 impl TokenService {
     /// RFC 7662: what `client` may know of `token`. The hint is not needed: the form
     /// of a token says what it is.
-    pub async fn introspect(&self, client: &Client, token: &str) -> Result<Introspection, OAuthError> {
+    pub(crate) async fn introspect_token(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
         let now = self.clock.now();
         let details = match TokenKind::of(token) {
             TokenKind::Refresh => {
-                let Some(view) = self.stores.tokens.find_refresh(&TokenDigest::of(token)).await? else {
+                let Some(RefreshView { token: view, holders }) =
+                    self.stores.tokens.find_refresh(&TokenDigest::of(token)).await?
+                else {
                     return Ok(Introspection::inactive());
                 };
-                if !view.usable
-                    || view.expires_at <= now
-                    || !view.holders.allows(view.issued_at)
+                if !view.is_live(now)
+                    || !holders.allows(view.issued_at)
                     || !may_inspect(client, view.client_id.as_str())
                 {
                     return Ok(Introspection::inactive());
                 }
+                let user = view.login.user;
                 ActiveToken {
-                    scope: view.scope.to_string(),
+                    scope: view.login.scope.to_string(),
                     client_id: view.client_id.to_string(),
-                    username: view.user.as_ref().map(|u| u.username.clone()),
+                    username: user.as_ref().map(|u| u.username.clone()),
                     token_type: "refresh_token",
                     exp: view.expires_at,
                     iat: view.issued_at,
-                    sub: view
-                        .user
-                        .as_ref()
-                        .map_or_else(|| view.client_id.to_string(), |u| u.user_id.clone()),
+                    sub: user.map_or_else(|| view.client_id.to_string(), |u| u.user_id),
                     // A refresh token is for this server alone.
                     aud: self.config.issuer.clone(),
                     iss: self.config.issuer.clone(),
@@ -121,14 +122,10 @@ impl TokenService {
                 let Some(view) = self.stores.tokens.find_opaque(&TokenDigest::of(token)).await? else {
                     return Ok(Introspection::inactive());
                 };
-                let row = view.token;
-                if view.revoked
-                    || row.expires_at <= now
-                    || !view.holders.allows(row.issued_at)
-                    || !may_inspect(client, row.client_id.as_str())
-                {
+                if !view.is_live(now) || !may_inspect(client, view.token.client_id.as_str()) {
                     return Ok(Introspection::inactive());
                 }
+                let row = view.token;
                 ActiveToken {
                     scope: row.scope.to_string(),
                     client_id: row.client_id.to_string(),
@@ -160,7 +157,7 @@ impl TokenService {
                     )
                     .await?;
                 // A token of a login ends with it (a missing login counts as revoked).
-                let login_ended = claims.sid.is_some() && !state.login_live;
+                let login_ended = claims.sid.is_some() && !state.login.stands();
                 if state.jti_revoked || login_ended || !state.holders.allows(claims.iat) {
                     return Ok(Introspection::inactive());
                 }
@@ -187,7 +184,11 @@ impl TokenService {
     /// without, the presented token itself: holding it is the right to give it up.
     /// A refresh token takes its whole login with it. Unknown tokens are no error.
     /// Returns whether anything was revoked.
-    pub async fn revoke(&self, client: Option<&Arc<Client>>, token: &str) -> Result<bool, OAuthError> {
+    pub(crate) async fn revoke_token(
+        &self,
+        client: Option<&Client>,
+        token: &str,
+    ) -> Result<bool, OAuthError> {
         let now = self.clock.now();
         let found = match TokenKind::of(token) {
             TokenKind::Refresh => self
@@ -196,8 +197,8 @@ impl TokenService {
                 .find_refresh(&TokenDigest::of(token))
                 .await?
                 .map(|view| Found::Refresh {
-                    family_id: view.family_id,
-                    client_id: view.client_id.to_string(),
+                    family_id: view.token.login.family_id,
+                    client_id: view.token.client_id.to_string(),
                 }),
             TokenKind::OpaqueAccess => {
                 let digest = TokenDigest::of(token);

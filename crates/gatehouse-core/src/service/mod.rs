@@ -3,6 +3,7 @@
 //! mints tokens, and reaches storage only through the traits it is given. For a
 //! cached client, a client_credentials JWT touches no disk.
 
+mod client_credentials;
 mod inspect;
 mod password;
 mod refresh;
@@ -14,7 +15,7 @@ use serde::Serialize;
 
 pub use self::inspect::Introspection;
 use crate::jwt::{sign_access_token, AccessTokenClaims, VerifiedTokens};
-use crate::request::CLIENT_AUTH_FAILED;
+use crate::request::{IntrospectionRequest, RevocationRequest, CLIENT_AUTH_FAILED};
 use crate::secret::VerifiedSecrets;
 use crate::store::{ClientLookup, TokenStore, UserStore};
 use crate::tokens::{
@@ -189,6 +190,45 @@ impl TokenService {
         }
     }
 
+    /// Serves a revocation request (RFC 7009 §2.1): authenticates the client, if it
+    /// presented credentials, then revokes. Returns whether anything was revoked.
+    pub async fn revoke(&self, request: RevocationRequest) -> Result<bool, OAuthError> {
+        let client = match &request.client_auth {
+            Some(auth) => Some(self.authenticate(auth).await?),
+            None => None,
+        };
+        self.revoke_as(client.as_deref(), request).await
+    }
+
+    /// Serves a revocation request for `client`, which the caller has authenticated
+    /// with [`TokenService::authenticate`] from the request's own credentials, or for
+    /// the holder of the token when the request presented none (`None`).
+    pub async fn revoke_as(
+        &self,
+        client: Option<&Client>,
+        request: RevocationRequest,
+    ) -> Result<bool, OAuthError> {
+        self.revoke_token(client, request.token.expose()).await
+    }
+
+    /// Serves an introspection request (RFC 7662 §2.1): authenticates the client,
+    /// then describes the token as that client may see it.
+    pub async fn introspect(&self, request: IntrospectionRequest) -> Result<Introspection, OAuthError> {
+        let client = self.authenticate(&request.client_auth).await?;
+        self.introspect_as(&client, request).await
+    }
+
+    /// Serves an introspection request for `client`, which the caller has
+    /// authenticated with [`TokenService::authenticate`] from the request's own
+    /// credentials.
+    pub async fn introspect_as(
+        &self,
+        client: &Client,
+        request: IntrospectionRequest,
+    ) -> Result<Introspection, OAuthError> {
+        self.introspect_token(client, request.token.expose()).await
+    }
+
     /// Authenticates the client of a request (RFC 6749 §2.3.1). Every failure is the
     /// same `invalid_client`, whether the client is unknown or the secret wrong.
     pub async fn authenticate(&self, auth: &ClientAuth) -> Result<Arc<Client>, OAuthError> {
@@ -257,35 +297,6 @@ impl TokenService {
             self.verified.insert(key);
         }
         Ok(ok)
-    }
-
-    /// RFC 6749 §4.4: the client acts on its own behalf; `sub` is the client id.
-    ///
-    /// RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included". A route may ask for
-    /// one anyway (`with_refresh`, CONTRACT §7) for clients written against a server
-    /// that issues it; it is issued only to a client with the `refresh_token` grant,
-    /// the only one that could use it, and starts a login without a user.
-    async fn client_credentials(
-        &self,
-        client: &Client,
-        requested: Option<&Scope>,
-        with_refresh: bool,
-    ) -> Result<TokenResponse, OAuthError> {
-        let scope = Scope::grant(requested, &client.scope, None)?;
-        let now = self.clock.now();
-        let family = if with_refresh {
-            self.new_family(client, None, &scope, now)
-        } else {
-            None
-        };
-        let subject = Subject {
-            sub: client.id.as_str(),
-            username: None,
-            sid: family.as_ref().map(|f| f.family_id.as_str()),
-        };
-        let access = self.prepare_access(client, &subject, &scope, now)?;
-        let refresh_token = self.store_login(client, family.as_ref(), &access, now).await?;
-        Ok(self.response(access, &scope, refresh_token, GrantType::ClientCredentials))
     }
 
     /// A login (token family) for `client`, if it has the `refresh_token` grant: a
@@ -373,7 +384,10 @@ impl TokenService {
                 expires_in: ttl,
             });
         }
-        let keys = self.keys.get().ok_or(OAuthError::ServerError)?;
+        let keys = self
+            .keys
+            .get()
+            .ok_or(OAuthError::server_error("no signing key is loaded"))?;
         let claims = AccessTokenClaims {
             iss: self.config.issuer.clone(),
             sub: subject.sub.to_owned(),
@@ -386,7 +400,8 @@ impl TokenService {
             sid: subject.sid.map(str::to_owned),
             username: subject.username.map(str::to_owned),
         };
-        let token = sign_access_token(&keys.current, &claims).map_err(|_| OAuthError::ServerError)?;
+        let token = sign_access_token(&keys.current, &claims)
+            .map_err(|err| OAuthError::server_error(format!("cannot sign an access token: {err}")))?;
         Ok(PreparedAccess {
             token,
             opaque_row: None,

@@ -4,13 +4,13 @@ use super::{Subject, TokenService};
 use crate::grant::Credential;
 use crate::{Client, ClientSecret, GrantType, OAuthError, Scope, TokenResponse};
 
-/// One description for an unknown user, a wrong password and a disabled user, so that
-/// none can be told from another (nor by time: see `dummy_password_hash`).
-const LOGIN_FAILED: &str = "The username or password is incorrect.";
-
 impl TokenService {
     /// Logs a user in for `client`. With the `refresh_token` grant the login starts a
     /// token family, stored (with its first refresh token) before the answer leaves.
+    ///
+    /// An unknown user, a wrong password and a disabled user are the same
+    /// [`OAuthError::LoginFailed`], answered after the same Argon2id work (an unknown
+    /// user is checked against `dummy_password_hash`), so none can be told apart.
     pub(super) async fn password(
         &self,
         client: &Client,
@@ -26,7 +26,7 @@ impl TokenService {
         let verified = self.slow_hashes.verify(hash, &presented).await?;
         let user = match user {
             Some(user) if verified && !user.disabled => user,
-            _ => return Err(OAuthError::InvalidGrant(LOGIN_FAILED.into())),
+            _ => return Err(OAuthError::LoginFailed),
         };
         let scope = Scope::grant(requested, &client.scope, user.scope.as_ref())?;
         let now = self.clock.now();

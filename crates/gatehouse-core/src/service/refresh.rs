@@ -4,10 +4,10 @@
 use super::{PreparedAccess, Subject, TokenService};
 use crate::grant::Credential;
 use crate::tokens::{
-    LoginState, MintedToken, NewOpaqueToken, NewRefreshToken, RotationOutcome, RotationWrites, TokenDigest,
-    TokenKind, OPAQUE_ACCESS_PREFIX, REFRESH_PREFIX,
+    LoginState, MintedToken, NewOpaqueToken, NewRefreshToken, RefreshState, RefreshVerdict, RotationStep,
+    RotationWrites, TokenDigest, TokenKind, OPAQUE_ACCESS_PREFIX, REFRESH_PREFIX,
 };
-use crate::{Client, GrantType, OAuthError, Scope, TokenFormat, TokenResponse, UnixTime};
+use crate::{Client, GrantType, OAuthError, Scope, StoreError, TokenFormat, TokenResponse, UnixTime};
 
 const INVALID_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
 const REUSED_REFRESH: &str = "The refresh token was used before; its login has been revoked.";
@@ -55,6 +55,7 @@ impl TokenService {
         let next_opaque = (client.token_format == TokenFormat::Opaque)
             .then(|| MintedToken::generate(OPAQUE_ACCESS_PREFIX, self.rng.as_ref()));
         let decide = {
+            let client_id = client.id.clone();
             let client = client.clone();
             let requested = requested.cloned();
             let refresh_digest = next_refresh.digest;
@@ -65,7 +66,7 @@ impl TokenService {
                 .audience
                 .clone()
                 .unwrap_or_else(|| self.config.default_audience.clone());
-            Box::new(move |login: &LoginState| {
+            let writes = move |login: &LoginState| -> Result<RotationWrites, OAuthError> {
                 check_login_user(login)?;
                 let scope = refreshed_scope(login, &client, requested.as_ref())?;
                 Ok(RotationWrites {
@@ -90,18 +91,34 @@ impl TokenService {
                     }),
                     access_scope: scope,
                 })
+            };
+            Box::new(move |found: Option<&RefreshState>| {
+                let invalid = || RotationStep::Refuse(OAuthError::InvalidGrant(INVALID_REFRESH.into()));
+                let Some(token) = found else { return invalid() };
+                match token.verdict(&client_id, now) {
+                    RefreshVerdict::Rotate => match writes(&token.login) {
+                        Ok(writes) => RotationStep::Rotate(Box::new(writes)),
+                        Err(refusal) => RotationStep::Refuse(refusal),
+                    },
+                    RefreshVerdict::Reused => RotationStep::RevokeLogin,
+                    RefreshVerdict::Invalid => invalid(),
+                }
             })
         };
-        let outcome = self
+        let rotation = self
             .stores
             .tokens
-            .rotate_refresh_token(&TokenDigest::of(presented.expose()), &client.id, now, decide)
+            .rotate_refresh_token(&TokenDigest::of(presented.expose()), now, decide)
             .await?;
-        let (login, writes) = match outcome {
-            RotationOutcome::Rotated(done) => done,
-            RotationOutcome::Refused(err) => return Err(err),
-            RotationOutcome::Reused => return Err(OAuthError::InvalidGrant(REUSED_REFRESH.into())),
-            RotationOutcome::Invalid => return Err(OAuthError::InvalidGrant(INVALID_REFRESH.into())),
+        let (login, writes) = match (rotation.presented, rotation.step) {
+            (Some(token), RotationStep::Rotate(writes)) => (token.login, *writes),
+            (None, RotationStep::Rotate(_)) => {
+                return Err(
+                    StoreError::Other("the store rotated a refresh token it did not find".into()).into(),
+                )
+            }
+            (_, RotationStep::RevokeLogin) => return Err(OAuthError::InvalidGrant(REUSED_REFRESH.into())),
+            (_, RotationStep::Refuse(refusal)) => return Err(refusal),
         };
         let access = match next_opaque {
             Some(minted) => PreparedAccess {

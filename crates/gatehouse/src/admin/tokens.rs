@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use gatehouse_core::grant::Credential;
 use gatehouse_core::service::Stores;
 use gatehouse_core::tokens::TokenKind;
-use gatehouse_core::{IssuerConfig, KeyRing, SystemClock, SystemRandom, TokenService};
+use gatehouse_core::{KeyRing, RevocationRequest, SystemClock, SystemRandom, TokenService};
 use gatehouse_store::SqlStore;
 use serde_json::json;
 
@@ -34,19 +35,9 @@ pub(super) async fn run(
     } else {
         Arc::new(KeyRing::default())
     };
-    let issuer = settings
-        .issuer
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.listen));
-    let config = IssuerConfig {
-        default_audience: settings
-            .default_audience
-            .clone()
-            .unwrap_or_else(|| issuer.clone()),
-        issuer,
-        access_token_ttl: settings.access_token_ttl,
-        refresh_token_ttl: settings.refresh_token_ttl,
-    };
+    // Nothing is bound here: the issuer of the configured address (revocation does
+    // not depend on it).
+    let config = settings.issuer_config(settings.listen);
     let stores = Stores {
         clients: Arc::new(CachedClients::new(store.clone(), 1)),
         users: store.clone(),
@@ -59,9 +50,16 @@ pub(super) async fn run(
         Arc::new(SystemClock),
         Arc::new(SystemRandom),
     );
-    let revoked = service
-        .revoke(None, &token)
-        .await
-        .map_err(|e| AdminError::failed(format!("cannot revoke: {}", e.description())))?;
+    let holder = RevocationRequest {
+        client_auth: None,
+        token: Credential::new(token),
+    };
+    let revoked = service.revoke(holder).await.map_err(|e| {
+        // The operator is the reader here: the cause of a failure, not the sentence.
+        let why = e
+            .cause()
+            .map_or_else(|| e.description().to_owned(), ToString::to_string);
+        AdminError::failed(format!("cannot revoke: {why}"))
+    })?;
     print(&json!({ "revoked": revoked }), json)
 }

@@ -1,9 +1,10 @@
 //! `[[routes]]`: a standard endpoint served at one more path, with the small, explicit
-//! differences an existing API's clients rely on (CONTRACT §7). Checked once at
-//! start-up; a bad entry stops it with one line naming the route and the problem.
+//! differences an existing API's clients rely on (`docs/migrating.md`). Checked once
+//! at start-up; a bad entry stops it with one line naming the route and the problem.
 
 use gatehouse_core::{GrantType, TokenOptions};
 
+use super::file::closest;
 use super::ConfigError;
 
 /// The standard endpoint a route serves.
@@ -29,7 +30,7 @@ impl Endpoint {
 }
 
 /// Statuses a route may answer an unknown client with. 401 is the standard; the others
-/// are what existing APIs were seen to use (404: seed 000).
+/// are what existing APIs were seen to use.
 const UNKNOWN_CLIENT_STATUSES: [u16; 4] = [400, 401, 403, 404];
 
 /// One checked `[[routes]]` entry.
@@ -52,7 +53,7 @@ pub struct Route {
 
 impl Route {
     /// Whether the route reads parameters from the query string: only where `GET` is
-    /// served (CONTRACT §7).
+    /// served.
     pub fn reads_query(&self) -> bool {
         self.get
     }
@@ -79,9 +80,8 @@ const ROUTE_KEYS: &[&str] = &[
     "refresh_on_client_credentials",
 ];
 
-/// Checks the `routes` value of the TOML file against the paths the server serves
-/// anyway (`reserved`).
-pub fn parse_routes(value: &toml::Value, reserved: &[&str]) -> Result<Vec<Route>, ConfigError> {
+/// Checks the `routes` value of the TOML file.
+pub fn parse_routes(value: &toml::Value) -> Result<Vec<Route>, ConfigError> {
     let entries = value.as_array().ok_or_else(|| {
         ConfigError::new(
             "routes",
@@ -98,23 +98,40 @@ pub fn parse_routes(value: &toml::Value, reserved: &[&str]) -> Result<Vec<Route>
             };
             ConfigError::new("routes", format!("{name}: {problem}"))
         })?;
-        let clash = if reserved.contains(&route.path.as_str()) {
-            Some(format!("clashes with the standard endpoint {}", route.path))
-        } else {
-            routes
-                .iter()
-                .position(|earlier| earlier.path == route.path)
-                .map(|at| format!("has the same path as route {}", at + 1))
-        };
-        if let Some(problem) = clash {
+        if let Some(at) = routes.iter().position(|earlier| earlier.path == route.path) {
             return Err(ConfigError::new(
                 "routes",
-                format!("route {number} ({:?}): {problem}", route.path),
+                format!(
+                    "route {number} ({:?}): has the same path as route {}",
+                    route.path,
+                    at + 1
+                ),
             ));
         }
         routes.push(route);
     }
     Ok(routes)
+}
+
+/// Checks that no route takes a path the server serves anyway (`reserved`): the
+/// server calls this with its own paths before it binds.
+pub fn check_reserved(routes: &[Route], reserved: &[&str]) -> Result<(), ConfigError> {
+    match routes
+        .iter()
+        .enumerate()
+        .find(|(_, route)| reserved.contains(&route.path.as_str()))
+    {
+        Some((index, route)) => Err(ConfigError::new(
+            "routes",
+            format!(
+                "route {} ({:?}): clashes with the standard endpoint {}",
+                index + 1,
+                route.path,
+                route.path
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A problem with one route: its path if known, and what is wrong.
@@ -131,10 +148,11 @@ fn parse_route(entry: &toml::Value) -> Result<Route, RouteProblem> {
     };
     let fail = |problem: String| (Some(path.clone()), problem);
     if let Some(unknown) = table.keys().find(|k| !ROUTE_KEYS.contains(&k.as_str())) {
-        return Err(fail(format!(
-            "unknown key {unknown:?} (known: {})",
-            ROUTE_KEYS.join(", ")
-        )));
+        let problem = match closest(unknown, ROUTE_KEYS.iter().copied()) {
+            Some(meant) => format!("unknown key {unknown:?}: did you mean `{meant}`?"),
+            None => format!("unknown key {unknown:?} (known: {})", ROUTE_KEYS.join(", ")),
+        };
+        return Err(fail(problem));
     }
     check_path(&path).map_err(fail)?;
 
@@ -271,7 +289,9 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<Route>, ConfigError> {
         let table: toml::Table = text.parse().unwrap();
-        parse_routes(&table["routes"], RESERVED)
+        let routes = parse_routes(&table["routes"])?;
+        check_reserved(&routes, RESERVED)?;
+        Ok(routes)
     }
 
     fn problem(text: &str) -> String {
@@ -327,7 +347,11 @@ mod tests {
         let cases = [
             (
                 "[[routes]]\npath = \"/a\"\nendpoint = \"token\"\nmehtods = [\"GET\"]",
-                "route 1 (\"/a\"): unknown key \"mehtods\"",
+                "route 1 (\"/a\"): unknown key \"mehtods\": did you mean `methods`?",
+            ),
+            (
+                "[[routes]]\npath = \"/a\"\nendpoint = \"token\"\nverbs = [\"GET\"]",
+                "route 1 (\"/a\"): unknown key \"verbs\" (known: path, endpoint,",
             ),
             (
                 "[[routes]]\npath = \"/oauth/token\"\nendpoint = \"token\"",
@@ -400,7 +424,7 @@ mod tests {
             );
         }
         let not_array: toml::Table = "routes = \"/a\"".parse().unwrap();
-        let err = parse_routes(&not_array["routes"], RESERVED).unwrap_err();
+        let err = parse_routes(&not_array["routes"]).unwrap_err();
         assert!(err.problem.contains("[[routes]]"), "{err}");
     }
 

@@ -12,37 +12,15 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{header::HeaderName, HeaderMap};
-use ipnet::IpNet;
+
+use crate::config::trusted_proxies::canonical;
+use crate::config::TrustedProxies;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// The proxies whose `X-Forwarded-For` is believed: addresses and CIDR ranges.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
-
+// The setting is the configuration's (`src/config/trusted_proxies.rs`); reading a
+// request's headers through it is this layer's.
 impl TrustedProxies {
-    /// Parses a list of addresses and CIDR ranges, separated by commas or spaces
-    /// (`10.0.0.0/8, 192.0.2.7 ::1`); `Err` names the first entry that is neither.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        text.split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|entry| !entry.is_empty())
-            .map(|entry| {
-                entry
-                    .parse::<IpNet>()
-                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("{entry:?} is not an IP address or a CIDR range like 10.0.0.0/8"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
-    }
-
-    /// Whether `address` is one of the proxies (an IPv4-mapped IPv6 address counts as
-    /// the IPv4 address).
-    pub fn trusts(&self, address: IpAddr) -> bool {
-        let address = canonical(address);
-        self.0.iter().any(|net| net.contains(&address))
-    }
-
     /// The client's address of a request that came over a connection from `peer`.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.trusts(peer) {
@@ -76,14 +54,6 @@ fn forwarded_address(entry: &str) -> Option<IpAddr> {
         .map(canonical)
 }
 
-/// An IPv4 address in IPv6 clothing (`::ffff:192.0.2.1`) is the IPv4 address.
-fn canonical(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,23 +68,6 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("address")
-    }
-
-    #[test]
-    fn parses_addresses_and_ranges() {
-        let trusted = TrustedProxies::parse("10.0.0.0/8, 192.0.2.7 ::1").expect("valid");
-        assert!(trusted.trusts(ip("10.1.2.3")));
-        assert!(trusted.trusts(ip("192.0.2.7")));
-        assert!(trusted.trusts(ip("::1")));
-        assert!(trusted.trusts(ip("::ffff:10.9.9.9")));
-        assert!(!trusted.trusts(ip("192.0.2.8")));
-        assert_eq!(
-            TrustedProxies::parse(" ,").expect("empty"),
-            TrustedProxies::default()
-        );
-        let error = TrustedProxies::parse("10.0.0.0/8,lb.internal").expect_err("a name");
-        assert!(error.contains("\"lb.internal\""), "{error}");
-        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
     }
 
     #[test]

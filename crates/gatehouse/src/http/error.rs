@@ -1,4 +1,10 @@
 //! One error type for every endpoint: RFC-shaped JSON, the right status and headers.
+//!
+//! A server failure (`server_error`, or `temporarily_unavailable` for the database)
+//! answers a fixed sentence. Its cause travels on the response as an extension
+//! ([`Cause`](gatehouse_core::error::Cause)), never in the body, and the request log
+//! writes it once, with the request id ([`super::request_log`]). A panic in a
+//! handler becomes the same answer ([`panic_response`]).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +27,9 @@ pub enum ApiError {
     RequestTimeout,
     /// Over a rate limit, or a login locked out: retry after this long.
     TooManyRequests(std::time::Duration),
-    /// `invalid_client` for a client id nobody has, with the status a route gives it
-    /// (CONTRACT §7: seed 000 documents 404). The standard endpoints never answer it.
+    /// `invalid_client` for a client id nobody has, with the status a `[[routes]]`
+    /// entry gives it (`unknown_client_status`, `docs/migrating.md`). The standard
+    /// endpoints never answer it.
     UnknownClient(u16),
 }
 
@@ -37,8 +44,8 @@ impl From<OAuthError> for ApiError {
 pub fn status_of(err: &OAuthError) -> StatusCode {
     match err {
         OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
-        OAuthError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-        OAuthError::TemporarilyUnavailable | OAuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        OAuthError::TemporarilyUnavailable(_) | OAuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -106,6 +113,23 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Basic realm=\"gatehouse\""),
             );
         }
+        if let Self::OAuth(OAuthError::ServerError(cause) | OAuthError::TemporarilyUnavailable(cause)) = self
+        {
+            response.extensions_mut().insert(cause);
+        }
         response
     }
+}
+
+/// The answer to a request whose handler panicked: `server_error`, like any other
+/// server failure, with the panic's message as the cause for the log.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = if let Some(message) = panic.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a payload that is not a string".to_owned()
+    };
+    ApiError::OAuth(OAuthError::server_error(format!("a handler panicked: {message}"))).into_response()
 }

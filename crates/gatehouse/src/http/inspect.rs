@@ -1,10 +1,11 @@
-//! POST /oauth/revoke (RFC 7009) and POST /oauth/introspect (RFC 7662).
+//! POST /oauth/revoke (RFC 7009) and POST /oauth/introspect (RFC 7662): parse, call
+//! the core with the client authenticated in [`client_auth`]'s order, map the result.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_core::{Client, ClientAuth, OAuthError};
+use gatehouse_core::{Client, ClientAuth, IntrospectionRequest, RevocationRequest};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -12,17 +13,6 @@ use super::client_auth::{self, Refusal};
 use super::error::ApiError;
 use super::params::OAuthRequest;
 use super::AppState;
-
-/// The client authentication and the `token` of a revocation or introspection request.
-/// `token_type_hint` is accepted and not needed: a token's form says what it is.
-fn token_request(request: &mut OAuthRequest) -> Result<(ClientAuth, String), ApiError> {
-    let mut params = std::mem::take(&mut request.params);
-    let auth = ClientAuth::from_request(&mut params, request.authorization())?;
-    let token = params
-        .take("token")
-        .ok_or(OAuthError::invalid_request("The token parameter is missing."))?;
-    Ok((auth, token))
-}
 
 /// Adds the headers RFC 7009 and RFC 7662 answers carry.
 fn no_store(mut response: Response) -> Response {
@@ -51,14 +41,20 @@ fn no_store(mut response: Response) -> Response {
 pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) -> Result<Response, ApiError> {
     let started = Instant::now();
     admit("revoke", &state, &request)?;
-    let (auth, token) = token_request(&mut request)?;
-    let client = match auth {
-        ClientAuth::None => None,
-        auth => Some(authenticate("revoke", &state, &request, &auth, started).await?),
+    let params = std::mem::take(&mut request.params);
+    let parsed = RevocationRequest::parse(params, request.authorization())?;
+    let client = match &parsed.client_auth {
+        Some(auth) => Some(authenticate("revoke", &state, &request, auth, started).await?),
+        None => None,
     };
-    let client_id = client.as_ref().map(|c| c.id.to_string()).unwrap_or_default();
-    let revoked = state.tokens.revoke(client.as_ref(), &token).await?;
-    tracing::info!(target: "gatehouse::audit", event = "token_revoked", client_id = %client_id, found = revoked, address = %super::token::Peer(request.peer));
+    let client = client.as_deref();
+    let revoked = state
+        .tokens
+        .revoke_as(client, parsed)
+        .await
+        .map_err(|err| refused("revoke", &request, Refusal::OAuth(err)))?;
+    let client_id = client.map_or("", |c| c.id.as_str());
+    tracing::info!(target: "gatehouse::audit", event = "token_revoked", client_id, found = revoked, address = %super::token::Peer(request.peer));
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
@@ -84,9 +80,14 @@ pub async fn introspect(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     admit("introspect", &state, &request)?;
-    let (auth, token) = token_request(&mut request)?;
-    let client = authenticate("introspect", &state, &request, &auth, started).await?;
-    let answer = state.tokens.introspect(&client, &token).await?;
+    let params = std::mem::take(&mut request.params);
+    let parsed = IntrospectionRequest::parse(params, request.authorization())?;
+    let client = authenticate("introspect", &state, &request, &parsed.client_auth, started).await?;
+    let answer = state
+        .tokens
+        .introspect_as(&client, parsed)
+        .await
+        .map_err(|err| refused("introspect", &request, Refusal::OAuth(err)))?;
     Ok(no_store(Json(answer).into_response()))
 }
 

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod ops;
 pub mod params;
 pub mod protection;
+pub mod request_log;
 pub mod request_metrics;
 pub mod routes;
 pub mod token;
@@ -21,6 +22,7 @@ use gatehouse_store::SqlStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::Value;
 use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
 
 use self::error::ApiError;
 use crate::config::Route;
@@ -48,7 +50,7 @@ pub struct Shared {
     /// How long a request body may take to arrive.
     pub body_timeout: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: client_address::TrustedProxies,
+    pub trusted_proxies: crate::config::TrustedProxies,
 }
 
 impl AppState {
@@ -93,7 +95,8 @@ pub const STANDARD_PATHS: &[&str] = &[
     "/openapi.json",
 ];
 
-/// Every route of the server: the standard endpoints, then the configured `routes`.
+/// Every route of the server: the standard endpoints, then the configured `routes`,
+/// inside [`with_middleware`].
 pub fn router(state: AppState, routes: &[Route]) -> Router {
     let standard = Router::new()
         .route(TOKEN_PATH, post(token::token))
@@ -109,7 +112,7 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
             "/openapi.json",
             get(openapi::openapi_json).layer(Extension(Arc::new(openapi::document(routes)))),
         );
-    routes
+    let app = routes
         .iter()
         .fold(standard, |router, route| {
             router.route(&route.path, self::routes::method_router(route))
@@ -117,5 +120,20 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(request_metrics::RequestMetrics::default())
-        .with_state(state)
+        .with_state(state);
+    with_middleware(app)
+}
+
+/// What every request passes on its way to `routes`, outermost first: its id and
+/// the log line of a failure ([`request_log`]), then the catch of a panic, which
+/// answers `server_error` ([`error::panic_response`]) and keeps serving.
+///
+/// Wrapped around the whole router rather than added with `Router::layer`, which
+/// wraps each route apart (one more boxed service to clone per request and layer).
+pub fn with_middleware(routes: Router) -> Router {
+    let stack = tower::ServiceBuilder::new()
+        .layer(request_log::RequestLogLayer::new())
+        .layer(CatchPanicLayer::custom(error::panic_response as fn(_) -> _))
+        .service(routes);
+    Router::new().fallback_service(stack)
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 use tokio::time::Instant;
 
-use gatehouse_core::{GrantRequest, GrantType, OAuthError, TokenRequest, TokenResponse};
+use gatehouse_core::{GrantType, OAuthError, TokenRequest, TokenResponse};
 
 use super::client_auth::{self, Refusal};
 use super::error::ApiError;
@@ -62,17 +62,15 @@ pub async fn token(
         .as_ref()
         .map_or("unsupported", |g| g.grant_type().as_str());
     // A password attempt takes its place in the brake before anything is checked.
-    let login = match &parsed.grant {
-        Ok(GrantRequest::Password { username, .. }) => {
-            match state.protection.begin_login(username, request.peer).await {
-                Ok(attempt) => Some(attempt),
-                Err(wait) => {
-                    refused(&client_id, grant, "login_locked");
-                    return Err(ApiError::TooManyRequests(wait));
-                }
+    let login = match parsed.username() {
+        Some(username) => match state.protection.begin_login(username, request.peer).await {
+            Ok(attempt) => Some(attempt),
+            Err(wait) => {
+                refused(&client_id, grant, "login_locked");
+                return Err(ApiError::TooManyRequests(wait));
             }
-        }
-        _ => None,
+        },
+        None => None,
     };
     let client = match client_auth::authenticate(&state, &parsed.client_auth, started).await {
         Ok(client) => client,
@@ -109,10 +107,10 @@ pub async fn token(
         }
         Err(err) => {
             if let Some(attempt) = login {
-                // The core answers invalid_grant for a wrong password, an unknown or a
-                // disabled user, after the check; anything else means it was not
-                // checked (or was right, and something else refused the request).
-                if matches!(err, OAuthError::InvalidGrant(_)) {
+                // The core reports credentials it checked and refused as LoginFailed;
+                // any other error means they were not checked (or were right, and
+                // something else refused the request).
+                if matches!(err, OAuthError::LoginFailed) {
                     attempt.failed();
                 } else {
                     attempt.not_checked();

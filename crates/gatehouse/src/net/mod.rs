@@ -43,7 +43,7 @@ use tower_http::add_extension::AddExtension;
 use self::idle::IdleTimeout;
 use self::in_flight::InFlight;
 use self::per_address::{AddressSlots, OverCap};
-use crate::http::client_address::TrustedProxies;
+use crate::config::{Limits, TrustedProxies};
 
 /// The largest request head accepted, in bytes (start line and headers).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -54,20 +54,6 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// At most one warning this often about connections refused for the per-address cap
 /// (the metric counts each): a flood of them must not become a flood of log lines.
 const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Per-connection limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Connections open at once.
-    pub max_connections: usize,
-    /// Connections open at once from one address (trusted proxies excepted); 0: no cap.
-    pub max_connections_per_address: usize,
-    /// Headers of one request, and a TLS handshake, must arrive within this.
-    pub request_timeout: Duration,
-    /// A connection silent this long, or without a request in flight this long, is
-    /// closed.
-    pub idle_timeout: Duration,
-}
 
 /// A bound socket, ready to serve.
 pub struct Listener {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::http::client_address::TrustedProxies;
+use crate::config::TrustedProxies;
 
 /// Connections open per counted address; an address with none is not in the map.
 type OpenCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;

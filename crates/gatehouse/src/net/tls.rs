@@ -3,7 +3,7 @@
 //! touching open connections.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use rustls::crypto::CryptoProvider;
@@ -14,14 +14,7 @@ use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-/// The certificate and key files.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// PEM: the certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// PEM: the private key (PKCS#8, SEC1 or PKCS#1).
-    pub key: PathBuf,
-}
+use crate::config::TlsFiles;
 
 /// Why the files cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,9 @@
 //! refresh and opaque tokens, and a client_credentials JWT writes nothing.
 //! These tests read the server's tables with a connection of their own.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use gatehouse_core::Clock as _;
 
 use crate::helpers::*;
 
@@ -25,7 +27,8 @@ async fn counts(conn: &mut DbConn) -> Vec<(&'static str, i64)> {
 backend_tests! {
     /// With `GATEHOUSE_CLEANUP_INTERVAL=1`, refresh tokens of a 2-second
     /// client, opaque tokens of a 1-second client and the revocations of
-    /// 1-second JWTs are deleted once expired.
+    /// 1-second JWTs are deleted at the next sweep once expired (the server's
+    /// clock is the test's, moved past the expiry by hand).
     async fn expired_tokens_are_deleted(backend) {
         let db = TestDb::new(backend).await;
         let client = db
@@ -46,7 +49,9 @@ backend_tests! {
             .await;
         let short = db.create_client("short", &["--token-ttl", "1"]).await;
         let user = db.create_user("alice", PASSWORD, Some("read")).await;
-        let server = db.server().env("GATEHOUSE_CLEANUP_INTERVAL", "1").start().await;
+        let clock = stopped_clock();
+        let now = clock.now();
+        let server = db.server().env("GATEHOUSE_CLEANUP_INTERVAL", "1").start_on(clock.clone()).await;
 
         let mut conn = db.connect().await;
         let mut refresh = json_str(&server.login(&client, &user).await, "refresh_token");
@@ -62,54 +67,30 @@ backend_tests! {
             let reply = server.revoke(Some(&short.basic()), &[("token", &token)]).await;
             reply.assert_status(reqwest::StatusCode::OK);
         }
-        let now = unix_now();
         assert!(conn.count("revoked_jtis").await >= 3, "no jti revocation stored");
-        // The rows are there, with expires_at in Unix seconds about now.
-        let soon = conn
-            .scalar(
-                "SELECT COUNT(*) FROM refresh_tokens WHERE expires_at <= $1",
-                Some(now + 5),
-            )
-            .await;
-        assert!(
-            soon >= 1,
-            "no refresh token expiring within 5 s of {now} in the table"
-        );
         assert!(
             conn.count("opaque_access_tokens").await >= 1,
             "no opaque token stored"
         );
-        let last_expiry = conn
-            .scalar("SELECT COALESCE(MAX(expires_at), 0) FROM refresh_tokens", None)
-            .await;
-        assert!(
-            (now - 2..=now + 5).contains(&last_expiry),
-            "the last refresh token expires at {last_expiry}, not a second after {now}"
+        // The rows are there, with expires_at in Unix seconds of the server's clock.
+        assert_eq!(
+            conn.scalar("SELECT COALESCE(MAX(expires_at), 0) FROM refresh_tokens", None).await,
+            now + 2,
+            "the last refresh token does not expire 2 s after {now}"
         );
-
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let now = unix_now();
-            let expired = conn
-                .scalar(
-                    "SELECT COUNT(*) FROM refresh_tokens WHERE expires_at < $1",
-                    Some(now),
-                )
-                .await;
-            let refresh_rows = conn.count("refresh_tokens").await;
-            let opaque_rows = conn.count("opaque_access_tokens").await;
-            let jti_rows = conn.count("revoked_jtis").await;
-            if now > last_expiry + 1 && expired == 0 && refresh_rows == 0 && opaque_rows == 0 && jti_rows == 0
-            {
-                break;
+        // Nothing expired, nothing deleted: the sweep runs every second, on the
+        // server's clock, which stands still until moved past the last expiry.
+        clock.advance(3);
+        eventually(Duration::from_secs(5), "expired tokens are deleted", || async {
+            let mut conn = db.connect().await;
+            let mut left = Vec::new();
+            for table in ["refresh_tokens", "opaque_access_tokens", "revoked_jtis"] {
+                left.push((table, conn.count(table).await));
             }
-            assert!(
-                Instant::now() < deadline,
-                "expired tokens are not deleted: at {now}, {expired} expired of {refresh_rows} \
-                 refresh tokens, {opaque_rows} opaque tokens, {jti_rows} jti revocations"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            if left.iter().all(|(_, n)| *n == 0) { Ok(()) } else { Err(format!("{left:?}")) }
+        })
+        .await;
+        server.stop().await;
     }
 
     /// Twenty client_credentials JWTs add no row to any token table.

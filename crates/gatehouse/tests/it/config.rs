@@ -320,3 +320,175 @@ async fn bad_settings_stop_startup_with_one_line_and_status_2() {
         .collect();
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// A key the file may not hold names its line and the key probably meant; a syntax
+/// error names its line and column. Both stop start-up with one line, status 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_says_where_it_is_wrong() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let cases = [
+        (
+            "typo.toml",
+            "listen = \"127.0.0.1:0\"\n\nacess_token_ttl = 60\n",
+            "unknown key \"acess_token_ttl\" in ",
+            "typo.toml, line 3: did you mean `access_token_ttl`?",
+        ),
+        (
+            "flag-spelling.toml",
+            "log-format = \"json\"\n",
+            "unknown key \"log-format\" in ",
+            "flag-spelling.toml, line 1: did you mean `log_format`?",
+        ),
+        (
+            "syntax.toml",
+            "listen = \"127.0.0.1:0\"\nissuer = = \"http://x\"\n",
+            "syntax.toml is not valid TOML, line 2, column 10: ",
+            "",
+        ),
+        (
+            "bad-value.toml",
+            "# lifetimes\naccess_token_ttl = \"soon\"\n",
+            "access_token_ttl: must be a whole number of seconds",
+            "bad-value.toml, line 2)",
+        ),
+    ];
+    for (name, contents, expected, also) in cases {
+        let file = write_config(&db, name, contents);
+        let out = db
+            .server()
+            .args(&["--config", file.to_str().expect("UTF-8 path")])
+            .run_to_exit(CONFIG_ERROR_DEADLINE)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Some(problem) = out.one_line_error_problem(2, &["config", "access_token_ttl"]) {
+            panic!("{name}: {problem}");
+        }
+        assert!(
+            out.stderr.starts_with("gatehouse: invalid configuration: "),
+            "{name}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains(expected), "{name}: {}", out.stderr);
+        assert!(out.stderr.trim_end().ends_with(also), "{name}: {}", out.stderr);
+    }
+}
+
+/// Each command's `--help` lists the settings it uses, not `serve`'s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_command_lists_only_its_own_settings() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let help = |args: &'static [&'static str]| {
+        let mut cmd = db.command();
+        cmd.args(args);
+        async move {
+            let out = run_to_exit(cmd, None, CONFIG_ERROR_DEADLINE)
+                .await
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(out.status.success(), "{args:?}: {out:#?}");
+            out.stdout
+        }
+    };
+    let serve = help(&["serve", "--help"]).await;
+    for flag in [
+        "--listen",
+        "--tls-cert",
+        "--database-url",
+        "--trusted-proxies",
+        "--config",
+    ] {
+        assert!(serve.contains(flag), "serve --help lacks {flag}:\n{serve}");
+    }
+    assert!(serve.contains("GATEHOUSE_LISTEN"), "{serve}");
+
+    for command in [
+        &["client", "create", "--help"][..],
+        &["client", "list", "--help"],
+        &["user", "create", "--help"],
+        &["migrate", "--help"],
+        &["token", "revoke", "--help"],
+        &["keys", "rotate", "--help"],
+    ] {
+        let text = help(command).await;
+        assert!(text.contains("--database-url"), "{command:?}:\n{text}");
+        assert!(text.contains("--config"), "{command:?}:\n{text}");
+        for flag in [
+            "--listen",
+            "--tls-cert",
+            "--issuer",
+            "--rate-limit-per-client",
+            "--log-format",
+        ] {
+            assert!(!text.contains(flag), "{command:?} lists {flag}:\n{text}");
+        }
+        assert!(text.lines().count() < 70, "{command:?}:\n{text}");
+    }
+    let create = help(&["client", "create", "--help"]).await;
+    assert!(!create.contains("--master-key"), "{create}");
+    let rotate = help(&["keys", "rotate", "--help"]).await;
+    for flag in ["--master-key-file", "--signing-alg", "--access-token-ttl"] {
+        assert!(
+            rotate.contains(flag),
+            "keys rotate --help lacks {flag}:\n{rotate}"
+        );
+    }
+    let revoke = help(&["token", "revoke", "--help"]).await;
+    assert!(revoke.contains("--master-key-file"), "{revoke}");
+
+    // A flag of another command is a usage error, not ignored.
+    let out = db.cli(&["client", "list", "--listen", "127.0.0.1:0"]).await;
+    assert_eq!(out.code(), Some(2), "{out:#?}");
+    assert!(out.stderr.contains("--listen"), "{out:#?}");
+}
+
+/// The admin commands read the database from a flag after the group or after the
+/// command, from the environment, and from the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_take_settings_from_every_source() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let client = db.create_client("svc", &[]).await;
+    let listed = |out: CliOutput| {
+        assert!(out.status.success(), "{out:#?}");
+        assert!(out.stdout.contains(&client.id), "{out:#?}");
+    };
+    let run = |args: Vec<String>, env: Vec<(&'static str, String)>| {
+        let mut cmd = db.command();
+        cmd.args(&args).envs(env);
+        async move {
+            run_to_exit(cmd, None, CONFIG_ERROR_DEADLINE)
+                .await
+                .expect("exits")
+        }
+    };
+    let url = db.url().to_string();
+    listed(run(strings(&["client", "--database-url", &url, "list"]), vec![]).await);
+    listed(run(strings(&["client", "list", "--database-url", &url]), vec![]).await);
+    listed(
+        run(
+            strings(&["client", "list"]),
+            vec![("GATEHOUSE_DATABASE_URL", url.clone())],
+        )
+        .await,
+    );
+    let file = write_config(&db, "admin.toml", &format!("database_url = \"{url}\"\n"));
+    let file = file.to_str().expect("UTF-8 path").to_string();
+    listed(run(strings(&["client", "list", "--config", &file]), vec![]).await);
+    listed(run(strings(&["client", "list"]), vec![("GATEHOUSE_CONFIG", file)]).await);
+}
+
+/// The default issuer is the bound address: the port `:0` picked, and loopback for
+/// an unspecified address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_issuer_is_the_bound_address() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    {
+        let server = db.start(&[]).await;
+        let port = server.addr().port();
+        assert_ne!(port, 0);
+        assert_eq!(server.issuer().await, format!("http://127.0.0.1:{port}"));
+    }
+    let server = db
+        .start(&["--listen", "0.0.0.0:0", "--allow-insecure-http"])
+        .await;
+    let port = server.addr().port();
+    assert_eq!(server.issuer().await, format!("http://127.0.0.1:{port}"));
+}

@@ -7,7 +7,8 @@
 //! database ([`TestDb::cli`]) and talks HTTP to the server ([`Reply`] keeps
 //! status, headers and body for the assertions). Nothing here sleeps for
 //! ordering: whatever must happen "within N seconds" is polled with a deadline
-//! ([`eventually`]).
+//! ([`eventually`]). Nothing waits for time to pass either: a test of expiry or
+//! lockout runs the server in-process on a clock it moves ([`TestDb::start_on`]).
 //!
 //! Tests import everything with `use crate::helpers::*`, which brings the
 //! server and HTTP helpers along.
@@ -18,6 +19,7 @@ pub const PASSWORD: &str = "correct horse battery";
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -595,6 +597,12 @@ impl TestDb {
     pub async fn start(&self, args: &[&str]) -> TestServer<'_> {
         self.server().args(args).start().await
     }
+
+    /// A server with default settings plus `args`, run in this process on `clock`
+    /// ([`ServerBuilder::start_on`]).
+    pub async fn start_on(&self, clock: &Arc<FixedClock>, args: &[&str]) -> TestServer<'_> {
+        self.server().args(args).start_on(clock.clone()).await
+    }
 }
 
 fn client_from(created: Value) -> TestClient {
@@ -643,6 +651,12 @@ pub fn scope_set(scope: &str) -> Vec<&str> {
     let mut scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     scopes.sort_unstable();
     scopes
+}
+
+/// A clock for an in-process server, stopped at the real time now: what the admin
+/// CLI writes (on the real clock) lines up with it until the test moves it.
+pub fn stopped_clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(unix_now()))
 }
 
 /// Unix time now.

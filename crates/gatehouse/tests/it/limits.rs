@@ -120,6 +120,8 @@ async fn slow_and_silent_clients_are_cut_off() {
         .await
         .expect("write");
     for _ in 0..3 {
+        // A real wait: the timeout under test is one of the network, on the
+        // monotonic clock.
         tokio::time::sleep(Duration::from_millis(300)).await;
         // Each header arrives in time, the head as a whole does not.
         let _ = slow.write_all(b"X-Slow: 1\r\n").await;
@@ -383,6 +385,7 @@ async fn http2_connections_that_only_ping_are_closed() {
         let outgoing = h2.outgoing.clone();
         async move {
             while outgoing.send(h2_frame(PING, 0, 0, &[7; 8])).is_ok() {
+                // Pings spaced in real time, inside the idle timeout under test.
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
@@ -404,6 +407,8 @@ async fn http2_connections_that_only_ping_are_closed() {
             }
         }
         stream_id += 2;
+        // Requests spaced in real time: the connection's idle timeout is what is
+        // under test.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 

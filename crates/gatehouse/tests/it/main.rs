@@ -46,6 +46,7 @@ mod routes;
 mod sdk_example;
 mod secrets;
 mod seeds;
+mod server_errors;
 mod tls;
 mod token_client_credentials;
 mod token_errors;

@@ -120,6 +120,26 @@ async fn until_waiting(db: &TestDb, what: &str) {
     }
 }
 
+/// Waits (5 s at most) until a session of `db` waits for a lock that the session
+/// `holder` (a backend pid) holds.
+async fn until_blocked_by(db: &TestDb, holder: i32, what: &str) {
+    let mut watcher = pg(db).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let blocked: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))")
+                .bind(holder)
+                .fetch_one(&mut watcher)
+                .await
+                .expect("pg_blocking_pids");
+        if blocked > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: nobody waits for the session");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs `sql`, with `$1` bound to `token` if given, on `conn`.
 async fn run(conn: &mut sqlx::PgConnection, sql: &str, token: Option<&str>) {
     let query = match token {
@@ -173,18 +193,24 @@ async fn a_rotation_batch_that_loses_a_deadlock_runs_again() {
     run(&mut rival, "BEGIN", None).await;
     run(&mut rival, "SET LOCAL deadlock_timeout = '60s'", None).await;
     run(&mut rival, LOCK_ROW, Some(high)).await;
+    let rival_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut rival)
+        .await
+        .expect("pg_backend_pid");
 
     let held_up = refresh_race(&client, [(&server, first.clone())]);
     let steps = async {
         until_waiting(&db, "the writer waits for the first token").await;
         let batch = refresh_race(&client, [(&server, low.clone()), (&server, high.clone())]);
         let choreography = async {
+            // The two requests must have queued behind the held-up writer, which
+            // nothing outside the server can see (the queue is in its memory): a
+            // real wait, the one left in this test.
             tokio::time::sleep(Duration::from_millis(500)).await;
             run(&mut holder, "ROLLBACK", None).await;
             // The batch holds `low` and waits for `high`; the rival asks for `low`: a
             // cycle, which PostgreSQL breaks by aborting the batch (its check comes first).
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            until_waiting(&db, "the batch waits for the high token").await;
+            until_blocked_by(&db, rival_pid, "the batch waits for the high token").await;
             let started = Instant::now();
             let update = "UPDATE refresh_tokens SET expires_at = expires_at WHERE token_hash = sha256(convert_to($1, 'UTF8'))";
             run(&mut rival, update, Some(low)).await;
@@ -193,7 +219,7 @@ async fn a_rotation_batch_that_loses_a_deadlock_runs_again() {
                 "the batch was the victim"
             );
             // The batch runs again and waits for the rival, which gives up.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            until_blocked_by(&db, rival_pid, "the batch runs again and waits for the rival").await;
             run(&mut rival, "ROLLBACK", None).await;
         };
         tokio::join!(batch, choreography).0

@@ -1,5 +1,8 @@
 //! One running `gatehouse serve`: started on `127.0.0.1:0`, its address read
-//! from the log, every log line kept, killed when the test ends.
+//! from the log, every log line kept, killed when the test ends. Or the same
+//! server run from the library inside the test's process, on a [`FixedClock`]
+//! the test moves ([`ServerBuilder::start_on`]), for what depends on time: expiry,
+//! grace periods, lockouts.
 
 use std::net::SocketAddr;
 use std::process::ExitStatus;
@@ -13,6 +16,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use gatehouse_core::FixedClock;
 
 use crate::helpers::*;
 
@@ -74,6 +79,67 @@ impl<'a> ServerBuilder<'a> {
         run_to_exit(self.command(), None, deadline).await
     }
 
+    /// Runs the server from the `gatehouse` library inside this process, reading
+    /// the time from `clock`, which the test moves instead of waiting. The settings
+    /// are this builder's flags and `GATEHOUSE_*` variables (the process's own
+    /// environment is not read); the log is not captured.
+    pub async fn start_on(self, clock: Arc<FixedClock>) -> TestServer<'a> {
+        let mut args = gatehouse::config::ConfigArgs::default();
+        let mut given = self.args.clone();
+        if !self.bare {
+            if !given.iter().any(|a| a == "--listen") {
+                given.extend(["--listen".to_string(), "127.0.0.1:0".to_string()]);
+            }
+            given.extend(self.db.connection_args());
+        }
+        let mut given = given.into_iter().peekable();
+        while let Some(flag) = given.next() {
+            let key = flag
+                .strip_prefix("--")
+                .unwrap_or_else(|| panic!("not a flag: {flag}"))
+                .replace('-', "_");
+            let value = match given.peek() {
+                Some(next) if !next.starts_with("--") => given.next().expect("peeked"),
+                _ => "true".to_string(),
+            };
+            args = args.with(&key, value);
+        }
+        for (name, value) in &self.env {
+            if let Some(key) = name.strip_prefix("GATEHOUSE_").filter(|k| *k != "LOG") {
+                args = args.with(&key.to_lowercase(), value.clone());
+            }
+        }
+        let settings = gatehouse::config::Settings::load_with_env(&args, &|_| None)
+            .unwrap_or_else(|e| panic!("settings: {e}"));
+        let server = gatehouse::server::Server::bind(&settings, clock)
+            .await
+            .unwrap_or_else(|e| panic!("the in-process server does not start: {e}"));
+        let mut addr = server.local_addr().expect("bound address");
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+        });
+        TestServer {
+            db: self.db,
+            child: Running::InProcess {
+                stop: Some(stop),
+                task: Some(task),
+            },
+            addr,
+            logs: Arc::new(Mutex::new(Vec::new())),
+            readers: Vec::new(),
+            http: test_http_client(),
+        }
+    }
+
     /// Starts the server and waits (30 s at most) for its `listening addr=` line.
     pub async fn start(self) -> TestServer<'a> {
         let mut child = self.command().spawn().expect("spawn gatehouse serve");
@@ -103,18 +169,40 @@ impl<'a> ServerBuilder<'a> {
                 }
             }
         };
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(HTTP_TIMEOUT)
-            .build()
-            .expect("HTTP client");
         TestServer {
             db: self.db,
-            child,
+            child: Running::Process(child),
             addr,
             logs,
             readers,
-            http,
+            http: test_http_client(),
+        }
+    }
+}
+
+fn test_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .expect("HTTP client")
+}
+
+/// How a [`TestServer`] runs.
+enum Running {
+    /// The `gatehouse` binary.
+    Process(Child),
+    /// The library, in this process ([`ServerBuilder::start_on`]).
+    InProcess {
+        stop: Option<oneshot::Sender<()>>,
+        task: Option<JoinHandle<Result<(), String>>>,
+    },
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Running::InProcess { task: Some(task), .. } = self {
+            task.abort();
         }
     }
 }
@@ -190,7 +278,7 @@ fn strip_ansi(line: &str) -> String {
 /// A running `gatehouse serve`; killed when dropped.
 pub struct TestServer<'a> {
     db: &'a TestDb,
-    child: Child,
+    child: Running,
     addr: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
     readers: Vec<JoinHandle<()>>,
@@ -217,7 +305,19 @@ impl TestServer<'_> {
 
     /// Every line the server wrote so far (stderr and stdout).
     pub fn logs(&self) -> String {
+        assert!(
+            matches!(self.child, Running::Process(_)),
+            "the log of an in-process server is not captured: start the binary"
+        );
         self.logs.lock().unwrap().join("\n")
+    }
+
+    /// The process id of the binary.
+    fn pid(&self) -> u32 {
+        match &self.child {
+            Running::Process(child) => child.id().expect("server still running"),
+            Running::InProcess { .. } => panic!("an in-process server has no process of its own"),
+        }
     }
 
     pub async fn cli_json(&self, args: &[&str]) -> Value {
@@ -424,7 +524,7 @@ impl TestServer<'_> {
 
     /// The server's resident memory and its high-water mark, in MiB (Linux).
     pub fn memory_mib(&self) -> (u64, u64) {
-        let pid = self.child.id().expect("server still running");
+        let pid = self.pid();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
         let field = |name: &str| -> u64 {
             status
@@ -439,7 +539,7 @@ impl TestServer<'_> {
 
     /// Sends `signal` (`TERM`, `INT`) to the server process.
     pub fn signal(&self, signal: &str) {
-        let pid = self.child.id().expect("server still running");
+        let pid = self.pid();
         let sent = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(pid.to_string())
@@ -451,7 +551,11 @@ impl TestServer<'_> {
     /// Waits (30 s at most) for the server process to exit, then for the
     /// last of its output.
     pub async fn wait_for_exit(mut self) -> Stopped {
-        let status = match tokio::time::timeout(PROCESS_DEADLINE, self.child.wait()).await {
+        let child = match &mut self.child {
+            Running::Process(child) => child,
+            Running::InProcess { .. } => panic!("an in-process server stops with `stop`"),
+        };
+        let status = match tokio::time::timeout(PROCESS_DEADLINE, child.wait()).await {
             Ok(status) => status.expect("wait for server"),
             Err(_) => panic!(
                 "server still running after {PROCESS_DEADLINE:?}; log:\n{}",
@@ -465,6 +569,21 @@ impl TestServer<'_> {
         Stopped {
             status,
             logs: self.logs(),
+        }
+    }
+
+    /// Stops an in-process server as SIGTERM stops the binary (in-flight requests
+    /// finish), and waits for it.
+    pub async fn stop(mut self) {
+        let Running::InProcess { stop, task } = &mut self.child else {
+            panic!("`stop` is for an in-process server; the binary stops with `stop_with`")
+        };
+        let _ = stop.take().expect("stopped once").send(());
+        let task = task.take().expect("stopped once");
+        match tokio::time::timeout(PROCESS_DEADLINE, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(outcome) => panic!("the in-process server failed: {outcome:?}"),
+            Err(_) => panic!("the in-process server still runs after {PROCESS_DEADLINE:?}"),
         }
     }
 

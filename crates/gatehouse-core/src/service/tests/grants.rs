@@ -64,7 +64,7 @@ async fn active(f: &Fixture, token: &str) -> bool {
         .unwrap()
         .unwrap();
     f.service
-        .introspect(&resource_server, token)
+        .introspect_token(&resource_server, token)
         .await
         .unwrap()
         .active
@@ -98,6 +98,8 @@ async fn wrong_password_unknown_and_disabled_users_are_one_error() {
     f.store.user_mut("alice", |u| u.disabled = true);
     let disabled = attempt("alice", "correct horse battery").await.unwrap_err();
     assert_eq!(wrong.code(), "invalid_grant");
+    // What the server's login brake counts, and nothing else is.
+    assert_eq!(wrong, OAuthError::LoginFailed);
     assert_eq!(wrong, unknown);
     assert_eq!(wrong, disabled);
 }
@@ -210,12 +212,16 @@ async fn opaque_tokens_introspect_and_revoke() {
         .await
         .unwrap()
         .unwrap();
-    assert!(f.service.revoke(Some(&app), &login.access_token).await.unwrap());
+    assert!(f
+        .service
+        .revoke_token(Some(&app), &login.access_token)
+        .await
+        .unwrap());
     assert!(!active(&f, &login.access_token).await);
     // The refresh token is a separate matter: revoking it ends the login.
     let refresh_token = login.refresh_token.unwrap();
     assert!(active(&f, &refresh_token).await);
-    assert!(f.service.revoke(None, &refresh_token).await.unwrap());
+    assert!(f.service.revoke_token(None, &refresh_token).await.unwrap());
     assert!(!active(&f, &refresh_token).await);
 }
 
@@ -234,12 +240,16 @@ async fn revoked_client_credentials_jwt_is_inactive_and_others_are_refused() {
     f.store.add_client(other.clone());
     let other = Arc::new(other);
     assert_eq!(
-        f.service.revoke(Some(&other), &token).await.unwrap_err().code(),
+        f.service
+            .revoke_token(Some(&other), &token)
+            .await
+            .unwrap_err()
+            .code(),
         "unauthorized_client"
     );
     assert!(active(&f, &token).await);
-    assert!(f.service.revoke(None, &token).await.unwrap());
-    assert!(!f.service.introspect(&other, &token).await.unwrap().active);
+    assert!(f.service.revoke_token(None, &token).await.unwrap());
+    assert!(!f.service.introspect_token(&other, &token).await.unwrap().active);
     // Garbage and tampered tokens are simply inactive.
     assert!(!active(&f, "garbage").await);
     let tampered = format!("{}x", &token[..token.len() - 1]);
@@ -305,4 +315,55 @@ async fn no_refresh_token_for_a_client_that_cannot_refresh() {
         .unwrap();
     assert!(response.refresh_token.is_none());
     assert!(claims(&response.access_token).get("sid").is_none());
+}
+
+/// A revocation or introspection request as the HTTP layer parses it.
+fn token_params(pairs: &[(&str, &str)]) -> crate::request::Params {
+    Params::new(
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn revocation_and_introspection_authenticate_the_client_themselves() {
+    use crate::{IntrospectionRequest, RevocationRequest};
+    let f = with_alice(TokenFormat::Opaque).await;
+    let token = login(&f).await.access_token;
+    let introspect = |client_id: Option<&str>, secret: &str| {
+        let mut pairs = vec![("token", token.as_str())];
+        if let Some(client_id) = client_id {
+            pairs.extend([("client_id", client_id), ("client_secret", secret)]);
+        }
+        f.service
+            .introspect(IntrospectionRequest::parse(token_params(&pairs), None).unwrap())
+    };
+    assert_eq!(
+        introspect(Some("app"), "wrong").await.unwrap_err().code(),
+        "invalid_client"
+    );
+    assert_eq!(introspect(None, "").await.unwrap_err().code(), "invalid_client");
+    assert!(introspect(Some("app"), SECRET).await.unwrap().active);
+
+    let wrong = token_params(&[
+        ("token", &token),
+        ("client_id", "app"),
+        ("client_secret", "wrong"),
+    ]);
+    let wrong = RevocationRequest::parse(wrong, None).unwrap();
+    assert_eq!(
+        f.service.revoke(wrong).await.unwrap_err().code(),
+        "invalid_client"
+    );
+    assert!(
+        active(&f, &token).await,
+        "a failed authentication revokes nothing"
+    );
+    // Without credentials, the holder of the token gives it up.
+    let holder = RevocationRequest::parse(token_params(&[("token", &token)]), None).unwrap();
+    assert!(f.service.revoke(holder).await.unwrap());
+    assert!(!active(&f, &token).await);
 }

@@ -65,7 +65,7 @@ async fn tokens(f: &Fixture) -> [String; 3] {
 async fn active(f: &Fixture, rs: &Client, tokens: &[String]) -> Vec<bool> {
     let mut seen = Vec::new();
     for token in tokens {
-        seen.push(f.service.introspect(rs, token).await.unwrap().active);
+        seen.push(f.service.introspect_token(rs, token).await.unwrap().active);
     }
     seen
 }
@@ -76,7 +76,7 @@ async fn a_deleted_client_s_tokens_are_inactive() {
         let (f, rs) = cast(format).await;
         let tokens = tokens(&f).await;
         assert_eq!(active(&f, &rs, &tokens).await, [true; 3], "{format:?}");
-        f.store.remove_client("app");
+        f.store.forget_client(&ClientId::parse("app").unwrap());
         assert_eq!(active(&f, &rs, &tokens).await, [false; 3], "{format:?}");
     }
 }

@@ -2,7 +2,6 @@
 
 mod grants;
 mod holders;
-mod memory;
 mod user_scope;
 
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256PublicKey, NoCustomClaims
 use super::*;
 use crate::keys::{KeySet, PublishedKey};
 use crate::request::{Params, TokenOptions};
+use crate::store::memory::Memory;
 use crate::{FixedClock, GrantTypes, SecretHash, SigningAlg, SigningKey, SystemRandom};
 
 const NOW: UnixTime = 1_800_000_000;
@@ -38,7 +38,7 @@ fn client(id: &str, hash: SecretHash) -> Client {
 struct Fixture {
     service: TokenService,
     key: Arc<SigningKey>,
-    store: Arc<memory::Memory>,
+    store: Arc<Memory>,
     clock: Arc<FixedClock>,
 }
 
@@ -52,7 +52,7 @@ fn fixture(clients: Vec<Client>) -> Fixture {
         }],
         current: key.clone(),
     });
-    let store = Arc::new(memory::Memory::default());
+    let store = Arc::new(Memory::default());
     for client in clients {
         store.add_client(client);
     }

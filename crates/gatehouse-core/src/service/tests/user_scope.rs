@@ -124,8 +124,13 @@ async fn an_empty_grant_leaves_scope_out_of_the_response() {
     let body = serde_json::to_value(&response).unwrap();
     assert!(body.get("scope").is_none(), "{body}");
     assert_eq!(body["token_type"], "Bearer");
-    let introspection =
-        serde_json::to_value(f.service.introspect(&bare, &response.access_token).await.unwrap()).unwrap();
+    let introspection = serde_json::to_value(
+        f.service
+            .introspect_token(&bare, &response.access_token)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(introspection["active"], true, "{introspection}");
     assert!(introspection.get("scope").is_none(), "{introspection}");
 }
