@@ -7,7 +7,7 @@ use crate::config::{flags, ConfigArgs, Flags};
 
 /// gatehouse: an OAuth 2.0 authorization server for APIs.
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about)]
+#[command(name = "gatehouse", version, about, args = flags(Flags::BeforeCommand))]
 pub struct Cli {
     /// The settings given as flags; filled by [`Cli::parse_with_settings`]. Each
     /// command takes the flags of the settings it uses (`#[command(args = flags(…))]`

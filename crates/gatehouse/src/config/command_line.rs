@@ -27,12 +27,17 @@ pub enum Flags {
     SigningKeys,
     /// `keys rotate`: the database, the master key, and what a new key is made with.
     KeyRotation,
+    /// `gatehouse` itself, before the command: every setting, hidden and not global,
+    /// so that `gatehouse --database-url URL client list` keeps working as it always
+    /// has, while `client list --listen …` stays a usage error.
+    BeforeCommand,
 }
 
 impl Flags {
     /// Whether the command takes `key` as a flag, and if so whether `--help` shows it.
     fn shows(self, key: &Key) -> Option<bool> {
         match (key.on, self) {
+            (_, Flags::BeforeCommand) => Some(false),
             (_, Flags::Serve) | (On::Every, _) => Some(true),
             (On::Serve, _) => None,
             (On::EveryTuning, _) | (On::MasterKey, Flags::Admin) => Some(false),
@@ -47,12 +52,14 @@ impl Flags {
 /// global, so that it may follow a nested subcommand's own flags when it is given to
 /// the group (`client`): `client create --name x --database-url …`.
 pub fn flags(command: Flags) -> Vec<Arg> {
+    let global = command != Flags::BeforeCommand;
     let config = Arg::new("setting.config")
         .long("config")
         .value_name("FILE")
         .help(format!("TOML configuration file [env: {CONFIG_ENV}]"))
         .value_parser(clap::value_parser!(PathBuf))
-        .global(true)
+        .global(global)
+        .hide(!global)
         .help_heading(HEADING);
     let keys = KEYS.iter().filter_map(|key| {
         let shown = command.shows(key)?;
@@ -61,7 +68,7 @@ pub fn flags(command: Flags) -> Vec<Arg> {
             .value_name(key.value_name)
             .help(format!("{} {}", plain(&key.summary()), trailer(key)))
             .long_help(format!("{}\n\n{}", plain(&key.meaning()), trailer(key)))
-            .global(true)
+            .global(global)
             .hide(!shown)
             .help_heading(HEADING);
         if key.switch {
@@ -220,6 +227,49 @@ mod tests {
         assert!(command(Flags::Admin)
             .try_get_matches_from(["gatehouse", "group", "leaf", "--listen", "127.0.0.1:0"])
             .is_err());
+    }
+
+    #[test]
+    fn settings_before_the_command_are_read_and_stay_there() {
+        let command = || {
+            clap::Command::new("gatehouse")
+                .args(flags(Flags::BeforeCommand))
+                .subcommand(clap::Command::new("group").args(flags(Flags::Admin)))
+        };
+        let matches = command()
+            .try_get_matches_from(["gatehouse", "--database-url", "sqlite://a.db", "group"])
+            .unwrap();
+        let args = ConfigArgs::from_matches(&matches);
+        assert_eq!(
+            args.flags.get("database_url").map(String::as_str),
+            Some("sqlite://a.db")
+        );
+        // After the command, its own flag wins over the one before it.
+        let matches = command()
+            .try_get_matches_from([
+                "gatehouse",
+                "--database-url",
+                "sqlite://a.db",
+                "group",
+                "--database-url",
+                "sqlite://b.db",
+            ])
+            .unwrap();
+        let args = ConfigArgs::from_matches(&matches);
+        assert_eq!(
+            args.flags.get("database_url").map(String::as_str),
+            Some("sqlite://b.db")
+        );
+        // Not global: a setting the command does not take is still refused after it.
+        assert!(command()
+            .try_get_matches_from(["gatehouse", "group", "--listen", "127.0.0.1:0"])
+            .is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        crate::cli::Cli::command().debug_assert();
     }
 
     #[test]

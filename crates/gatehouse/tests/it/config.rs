@@ -440,8 +440,8 @@ async fn each_command_lists_only_its_own_settings() {
     assert!(out.stderr.contains("--listen"), "{out:#?}");
 }
 
-/// The admin commands read the database from a flag after the group or after the
-/// command, from the environment, and from the file.
+/// The admin commands read the database from a flag before the command, after the
+/// group or after the command, from the environment, and from the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_commands_take_settings_from_every_source() {
     let db = TestDb::new(Backend::Sqlite).await;
@@ -460,6 +460,7 @@ async fn admin_commands_take_settings_from_every_source() {
         }
     };
     let url = db.url().to_string();
+    listed(run(strings(&["--database-url", &url, "client", "list"]), vec![]).await);
     listed(run(strings(&["client", "--database-url", &url, "list"]), vec![]).await);
     listed(run(strings(&["client", "list", "--database-url", &url]), vec![]).await);
     listed(
