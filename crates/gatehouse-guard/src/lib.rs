@@ -44,6 +44,8 @@
 //!   401: the token may well be valid, and a 401 would send clients to renew it for
 //!   nothing.
 #![warn(missing_docs)]
+// Tests may unwrap: a panic there is a failed test (the workspace lint is for the rest).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bearer;
 mod claims;

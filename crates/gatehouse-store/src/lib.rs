@@ -6,6 +6,8 @@
 //! read and fix a query, and each expansion is fully typed for its driver. Migrations
 //! live in one folder per backend, because DDL types differ.
 #![warn(missing_docs)]
+// Tests may unwrap: a panic there is a failed test (the workspace lint is for the rest).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod client_ids;
 mod clients;
