@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12, point 1: failed client authentication buys Argon2 work. A client whose
+# Failed client authentication buys Argon2 work. A client whose
 # secret was imported (`client create --secret-stdin`, stored with Argon2id: ~20 ms
 # of CPU and 19 MiB per verification) is attacked by CONNECTIONS (200) wrk
 # connections sending wrong secrets with Basic, while an honest client does

@@ -1,4 +1,4 @@
-//! Issue 6 point 3: rate limits on the token endpoint per client and per source
+//! Rate limits on the token endpoint per client and per source
 //! address (429, `Retry-After`, OAuth JSON), and the brake on password
 //! guessing: growing delays, then a lockout of one username from one address,
 //! lifted by time or a success, never extended to other addresses.

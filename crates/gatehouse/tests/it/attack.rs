@@ -1,4 +1,4 @@
-//! Issue 12: what a black-box attack found, each replayed against the real server.
+//! What a black-box attack found, each replayed against the real server.
 //! Point 1: wrong secrets of an imported-secret client buy bounded Argon2 work.
 //! Point 2: strangers cannot spend a client's quota. Point 3: concurrent guesses get
 //! no more password checks than sequential ones. Point 4: a user's own address is not

@@ -1,4 +1,4 @@
-//! Issue 6 point 6: structured JSON logs with an audit event for every token
+//! Structured JSON logs with an audit event for every token
 //! issued, refused, refreshed and revoked (client id, grant, outcome,
 //! address), and, after a full workload (every grant, failures, revocations,
 //! introspection, a query-string route), no secret, password, token or token

@@ -1,4 +1,4 @@
-//! Issue 6 point 4: bad input never gets a 500. A battery of malformed bodies,
+//! Bad input never gets a 500. A battery of malformed bodies,
 //! wrong types and content types, repeated, empty and NUL parameters, 10 KB
 //! values, injection strings, broken Basic headers, unknown methods and paths,
 //! sent to every OAuth endpoint (and a query-string route); every answer is

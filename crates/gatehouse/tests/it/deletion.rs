@@ -1,4 +1,4 @@
-//! Issue 12, points 7 and 8: a token lives no longer than its holder. Deleting a
+//! A token lives no longer than its holder. Deleting a
 //! client ends every token it holds, at once and on every node, and a client
 //! re-created with the same id inherits none of them; a disabled or deleted user's
 //! tokens are inactive as soon as the command returns. Introspection is asked by a

@@ -1,4 +1,4 @@
-//! Issue 12 point 15c: an ES256 signature `(r, s)` has a twin `(r, n − s)` that
+//! An ES256 signature `(r, s)` has a twin `(r, n − s)` that
 //! ECDSA also accepts. gatehouse signs only the low-S form (`s ≤ n/2`), and its
 //! introspection and gatehouse-guard refuse the high-S twin: one token, one text.
 

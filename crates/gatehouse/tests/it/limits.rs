@@ -1,7 +1,7 @@
-//! Issue 6 point 2: request body at most 16 KiB (413), request heads at most
+//! Request body at most 16 KiB (413), request heads at most
 //! 16 KiB and 100 header fields (431), request and idle timeouts (a slowloris
-//! client gets nowhere), and a cap on connections open at once. Issue 12
-//! point 11: a cap on connections per source address, and HTTP/2 connections
+//! client gets nowhere), and a cap on connections open at once; a cap on
+//! connections per source address, and HTTP/2 connections
 //! closed for having no request in flight, however often they ping.
 
 use std::net::{IpAddr, SocketAddr};

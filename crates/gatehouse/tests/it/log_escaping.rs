@@ -1,4 +1,4 @@
-//! Issue 12 point 5: a claimed client id (in the form body or in Basic) cannot
+//! A claimed client id (in the form body or in Basic) cannot
 //! forge a log line, pass for another field, or reach a terminal as a control
 //! sequence, in the text log and in the JSON log. Ids with CR, LF or ESC are
 //! refused before they are logged (they are no valid client id); ids with

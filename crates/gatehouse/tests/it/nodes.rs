@@ -1,4 +1,4 @@
-//! Issue 7: several gatehouse nodes on one PostgreSQL behave as one service.
+//! Several gatehouse nodes on one PostgreSQL behave as one service.
 //! Three nodes share their signing key (no race for the first one), follow
 //! `keys rotate` and client changes within 5 s (LISTEN/NOTIFY, with the feed
 //! read again as a safety net), agree on refresh rotation and revocation at

@@ -63,7 +63,7 @@ async fn database_outage_answers_503_promptly() {
     assert!(!log.contains("panicked"), "the server panicked:\n{log}");
 }
 
-/// Issue 2, point 8: a client seen recently is served from memory, so it keeps
+/// A client seen recently is served from memory, so it keeps
 /// getting tokens while the database is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_client_is_served_during_outage() {

@@ -1,4 +1,4 @@
-//! Issue 6 point 1: TLS with rustls (ECDSA and RSA certificates), HTTP/1.1
+//! TLS with rustls (ECDSA and RSA certificates), HTTP/1.1
 //! and HTTP/2 by ALPN, `Strict-Transport-Security` on every answer, the
 //! issuer's scheme, and the certificate files read again on SIGHUP without
 //! dropping the connections that are open.

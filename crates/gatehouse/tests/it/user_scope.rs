@@ -1,4 +1,4 @@
-//! Issue 12 point 14 (found by Authlib): a user created without `--scope` is
+//! A user created without `--scope` is
 //! limited by the client alone (`--scope` is optional); a scope refusal names what
 //! limited it, the user or the client; an empty granted scope is never echoed
 //! as `"scope": ""`.

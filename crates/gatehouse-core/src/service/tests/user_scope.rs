@@ -1,4 +1,4 @@
-//! Issue 12 point 14: a user created without a scope is limited by the client alone,
+//! A user created without a scope is limited by the client alone,
 //! a refusal names what limited the scope, and an empty grant is not echoed as `""`.
 
 use super::*;
