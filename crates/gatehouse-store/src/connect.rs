@@ -103,6 +103,10 @@ impl SqlStore {
                     SqlitePoolOptions::new()
                         .max_connections(options.max_connections)
                         .acquire_timeout(options.acquire_timeout)
+                        // An in-process SQLite connection cannot go stale the way a
+                        // network one can: no ping before each use (a round trip to
+                        // sqlx's worker thread, ~10 % of an introspection).
+                        .test_before_acquire(false)
                         .connect_lazy_with(connect),
                 )
             }
