@@ -7,6 +7,11 @@ use gatehouse::config::Settings;
 use gatehouse::server::{shutdown_signal, ServeError, Server};
 use gatehouse::{admin, telemetry};
 
+/// mimalloc: per-thread free lists suit a server whose requests make many small,
+/// short-lived allocations on several threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse_with_settings();
     let loaded = match &cli.command {
