@@ -1,4 +1,4 @@
-//! A fixed number of slow (Argon2id) hash verifications at a time.
+//! A fixed number of slow (Argon2id) hash verifications and hashings at a time.
 //!
 //! Each verification costs ~20 ms of CPU and 19 MiB of memory, and a stranger can ask
 //! for one with any wrong secret of a client whose secret was imported, or any
@@ -8,14 +8,16 @@
 //! at once (`503 temporarily_unavailable` with `Retry-After`), so memory, threads and
 //! CPU stay bounded whatever arrives, and work that needs no slow hash (clients with
 //! generated secrets, every token after the first of an imported secret) never waits.
-//! The hashes run on one dedicated thread per slot.
+//! The hashes run on one dedicated thread per slot. New hashes (an imported secret
+//! or a password set through the admin API) take the same slots: they cost the same,
+//! and a flood of them must not get past the bound either.
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::{ClientSecret, OAuthError, SecretHash};
+use crate::{ClientSecret, OAuthError, Random, SecretHash};
 
 /// How long a verification waits for a slot by default before it is refused.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
@@ -38,13 +40,27 @@ impl std::fmt::Debug for SlowHashGate {
     }
 }
 
-/// One verification for a worker thread: the permit travels with it, so a slot is
-/// free again only when the hash is done, even if its request was dropped.
+/// One hash for a worker thread: the permit travels with it, so a slot is free
+/// again only when the hash is done, even if its request was dropped.
 struct Job {
-    hash: SecretHash,
-    secret: ClientSecret,
-    answer: oneshot::Sender<bool>,
+    work: Work,
     _slot: OwnedSemaphorePermit,
+}
+
+/// What a worker computes.
+enum Work {
+    /// Checks `secret` against `hash`.
+    Verify {
+        hash: SecretHash,
+        secret: ClientSecret,
+        answer: oneshot::Sender<bool>,
+    },
+    /// Hashes `secret` with Argon2id and a fresh salt from `rng`.
+    Hash {
+        secret: ClientSecret,
+        rng: Arc<dyn Random>,
+        answer: oneshot::Sender<Result<SecretHash, String>>,
+    },
 }
 
 /// The threads that run the hashes: as many as there are slots, started on first
@@ -73,8 +89,17 @@ impl Workers {
                             Err(poisoned) => poisoned.into_inner().recv(),
                         };
                         let Ok(job) = job else { return };
-                        let verified = job.hash.verify_with_memory(&job.secret, &mut memory);
-                        let _ = job.answer.send(verified);
+                        // A dropped receiver (its request gave up) needs no answer.
+                        match job.work {
+                            Work::Verify { hash, secret, answer } => {
+                                let _ = answer.send(hash.verify_with_memory(&secret, &mut memory));
+                            }
+                            // New hashes are rare (admin changes), so they allocate
+                            // their own memory rather than share this thread's.
+                            Work::Hash { secret, rng, answer } => {
+                                let _ = answer.send(SecretHash::argon2id(&secret, rng.as_ref()));
+                            }
+                        }
                     }
                 });
             // A thread that cannot start leaves fewer workers; the jobs still run.
@@ -111,26 +136,47 @@ impl SlowHashGate {
     /// Checks `secret` against the slow `hash` in a slot, off the async workers.
     /// `Err(OAuthError::Overloaded)` when no slot frees within the wait.
     pub async fn verify(&self, hash: &SecretHash, secret: &ClientSecret) -> Result<bool, OAuthError> {
+        let (answer, verified) = oneshot::channel();
+        self.run(Work::Verify {
+            hash: hash.clone(),
+            secret: secret.clone(),
+            answer,
+        })
+        .await?;
+        verified
+            .await
+            .map_err(|_| OAuthError::server_error("a password hash thread dropped its job"))
+    }
+
+    /// The Argon2id hash of `secret` ([`SecretHash::argon2id`]), computed in a slot
+    /// off the async workers. `Err(OAuthError::Overloaded)` when no slot frees within
+    /// the wait.
+    pub async fn hash(&self, secret: &ClientSecret, rng: Arc<dyn Random>) -> Result<SecretHash, OAuthError> {
+        let (answer, hashed) = oneshot::channel();
+        self.run(Work::Hash {
+            secret: secret.clone(),
+            rng,
+            answer,
+        })
+        .await?;
+        hashed
+            .await
+            .map_err(|_| OAuthError::server_error("a password hash thread dropped its job"))?
+            .map_err(|err| OAuthError::server_error(format!("cannot hash a secret: {err}")))
+    }
+
+    /// Waits up to `max_wait` for a slot, then hands `work` with it to the threads.
+    async fn run(&self, work: Work) -> Result<(), OAuthError> {
         let slot = match tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => slot,
             // Timed out, or the semaphore was closed (never done).
             _ => return Err(OAuthError::Overloaded),
         };
-        let (answer, verified) = oneshot::channel();
-        let job = Job {
-            hash: hash.clone(),
-            secret: secret.clone(),
-            answer,
-            _slot: slot,
-        };
         let workers = self.workers.get_or_init(|| Workers::start(self.concurrency));
         workers
             .jobs
-            .send(job)
-            .map_err(|_| OAuthError::server_error("the password hash threads have stopped"))?;
-        verified
-            .await
-            .map_err(|_| OAuthError::server_error("a password hash thread dropped its job"))
+            .send(Job { work, _slot: slot })
+            .map_err(|_| OAuthError::server_error("the password hash threads have stopped"))
     }
 }
 
@@ -169,6 +215,31 @@ mod tests {
         // With a slot free again, the right secret verifies.
         let gate = SlowHashGate::new(1, Duration::from_secs(5));
         assert_eq!(gate.verify(&hash, &secret).await, Ok(true));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_in_a_slot_and_the_hash_verifies() {
+        let gate = SlowHashGate::new(1, Duration::from_secs(5));
+        let secret = ClientSecret::new("an imported secret!");
+        let hash = gate.hash(&secret, Arc::new(SystemRandom)).await.unwrap();
+        assert!(hash.is_slow());
+        assert_eq!(gate.verify(&hash, &secret).await, Ok(true));
+        let wrong = ClientSecret::new("an imported secret?");
+        assert_eq!(gate.verify(&hash, &wrong).await, Ok(false));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hash_is_refused_while_the_only_slot_is_taken() {
+        let gate = SlowHashGate::new(1, Duration::ZERO);
+        // Hold the one slot, as a running hash does.
+        let held = gate.slots.clone().acquire_owned().await.unwrap();
+        let secret = ClientSecret::new("an imported secret!");
+        assert_eq!(
+            gate.hash(&secret, Arc::new(SystemRandom)).await,
+            Err(OAuthError::Overloaded)
+        );
+        drop(held);
+        assert!(gate.hash(&secret, Arc::new(SystemRandom)).await.is_ok());
     }
 
     async fn futures_join<T: Send + 'static>(
