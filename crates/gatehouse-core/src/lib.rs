@@ -46,5 +46,5 @@ pub use random::{Random, SystemRandom};
 pub use request::{ClientAuth, IntrospectionRequest, RevocationRequest, TokenOptions, TokenRequest};
 pub use scope::Scope;
 pub use secret::{ClientSecret, SecretHash};
-pub use service::{IssuerConfig, TokenResponse, TokenService};
+pub use service::{ActiveToken, Introspection, IssuerConfig, TokenResponse, TokenService};
 pub use slow_hash::SlowHashGate;

@@ -76,9 +76,24 @@ impl Found {
     }
 }
 
-/// May `client` see a token issued to `owner`? Its own, or any for a resource server.
-fn may_inspect(client: &Client, owner: &str) -> bool {
-    client.can_introspect || client.id.as_str() == owner
+/// Who is looking at a token: a client through introspection, or the server itself.
+#[derive(Clone, Copy)]
+enum Viewer<'a> {
+    /// RFC 7662 §2.1: a client, which sees only what it may.
+    Client(&'a Client),
+    /// The server's own check (its admin API's bearer tokens): every token.
+    Server,
+}
+
+impl Viewer<'_> {
+    /// May this viewer see a token issued to `owner`? A client its own, or any for a
+    /// resource server; the server, any.
+    fn may_see(self, owner: &str) -> bool {
+        match self {
+            Self::Client(client) => client.can_introspect || client.id.as_str() == owner,
+            Self::Server => true,
+        }
+    }
 }
 
 impl TokenService {
@@ -89,19 +104,38 @@ impl TokenService {
         client: &Client,
         token: &str,
     ) -> Result<Introspection, OAuthError> {
+        Ok(match self.active_token(Viewer::Client(client), token).await? {
+            Some(details) => Introspection::active(details),
+            None => Introspection::inactive(),
+        })
+    }
+
+    /// The server's own view of `token`: what introspection would tell a resource
+    /// server, with no client to answer to. `None` for a token that is not active:
+    /// unknown, expired, revoked (by itself, its login, or its client's or user's
+    /// revocation mark), or of a deleted or disabled holder. The answer is read from
+    /// storage each time, never cached, so a revocation takes effect on the next
+    /// call on every node. Refresh tokens are active too: check
+    /// [`ActiveToken::token_type`] where only access tokens will do.
+    pub async fn inspect(&self, token: &str) -> Result<Option<ActiveToken>, OAuthError> {
+        self.active_token(Viewer::Server, token).await
+    }
+
+    /// What `viewer` may know of `token`, when it is active.
+    async fn active_token(&self, viewer: Viewer<'_>, token: &str) -> Result<Option<ActiveToken>, OAuthError> {
         let now = self.clock.now();
         let details = match TokenKind::of(token) {
             TokenKind::Refresh => {
                 let Some(RefreshView { token: view, holders }) =
                     self.stores.tokens.find_refresh(&TokenDigest::of(token)).await?
                 else {
-                    return Ok(Introspection::inactive());
+                    return Ok(None);
                 };
                 if !view.is_live(now)
                     || !holders.allows(view.issued_at)
-                    || !may_inspect(client, view.client_id.as_str())
+                    || !viewer.may_see(view.client_id.as_str())
                 {
-                    return Ok(Introspection::inactive());
+                    return Ok(None);
                 }
                 let user = view.login.user;
                 ActiveToken {
@@ -120,10 +154,10 @@ impl TokenService {
             }
             TokenKind::OpaqueAccess => {
                 let Some(view) = self.stores.tokens.find_opaque(&TokenDigest::of(token)).await? else {
-                    return Ok(Introspection::inactive());
+                    return Ok(None);
                 };
-                if !view.is_live(now) || !may_inspect(client, view.token.client_id.as_str()) {
-                    return Ok(Introspection::inactive());
+                if !view.is_live(now) || !viewer.may_see(view.token.client_id.as_str()) {
+                    return Ok(None);
                 }
                 let row = view.token;
                 ActiveToken {
@@ -141,10 +175,10 @@ impl TokenService {
             }
             TokenKind::Jwt => {
                 let Some(claims) = self.verified_jwt(token) else {
-                    return Ok(Introspection::inactive());
+                    return Ok(None);
                 };
-                if !may_inspect(client, &claims.client_id) {
-                    return Ok(Introspection::inactive());
+                if !viewer.may_see(&claims.client_id) {
+                    return Ok(None);
                 }
                 let state = self
                     .stores
@@ -159,7 +193,7 @@ impl TokenService {
                 // A token of a login ends with it (a missing login counts as revoked).
                 let login_ended = claims.sid.is_some() && !state.login.stands();
                 if state.jti_revoked || login_ended || !state.holders.allows(claims.iat) {
-                    return Ok(Introspection::inactive());
+                    return Ok(None);
                 }
                 ActiveToken {
                     scope: claims.scope,
@@ -174,9 +208,9 @@ impl TokenService {
                     jti: claims.jti,
                 }
             }
-            TokenKind::Unknown => return Ok(Introspection::inactive()),
+            TokenKind::Unknown => return Ok(None),
         };
-        Ok(Introspection::active(details))
+        Ok(Some(details))
     }
 
     /// RFC 7009: revokes `token`. With an authenticated `client`, only its own tokens

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use self::inspect::Introspection;
+pub use self::inspect::{ActiveToken, Introspection};
 use crate::jwt::{sign_access_token, AccessTokenClaims, VerifiedTokens};
 use crate::request::{IntrospectionRequest, RevocationRequest, CLIENT_AUTH_FAILED};
 use crate::secret::VerifiedSecrets;
@@ -147,6 +147,12 @@ impl TokenService {
     pub fn with_slow_hash_gate(mut self, gate: SlowHashGate) -> Self {
         self.slow_hashes = gate;
         self
+    }
+
+    /// The slots slow (Argon2id) hashes run in: for hashing a new secret or password
+    /// under the same bound as verifications ([`SlowHashGate::hash`]).
+    pub fn slow_hash_gate(&self) -> &SlowHashGate {
+        &self.slow_hashes
     }
 
     /// The settings tokens are issued with.

@@ -2,6 +2,7 @@
 
 mod grants;
 mod holders;
+mod inspect;
 mod user_scope;
 
 use std::sync::Arc;
