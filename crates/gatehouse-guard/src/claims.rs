@@ -82,6 +82,12 @@ impl From<&str> for Scope {
     }
 }
 
+impl From<String> for Scope {
+    fn from(scope: String) -> Self {
+        Self(scope)
+    }
+}
+
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.0, f)

@@ -14,6 +14,7 @@ use crate::introspect::{IntrospectionCredentials, Introspector};
 use crate::jwks::Jwks;
 use crate::layer::GuardLayer;
 use crate::local::LocalValidator;
+use crate::validator::TokenValidator;
 
 /// Validates bearer tokens for one issuer and one audience. Cheap to clone; build one
 /// per API with [`Guard::builder`] and apply [`Guard::layer`] to its router.
@@ -28,6 +29,8 @@ struct Inner {
 enum Validator {
     Local(LocalValidator),
     Introspection(Introspector),
+    /// The server's own check ([`Guard::from_validator`]).
+    Custom(Arc<dyn TokenValidator>),
 }
 
 /// The realm a guard names in its challenges, in the request's extensions for
@@ -40,6 +43,16 @@ impl Guard {
     /// `https://auth.example.com`).
     pub fn builder(issuer: impl Into<String>) -> GuardBuilder {
         GuardBuilder::new(issuer.into())
+    }
+
+    /// A guard that checks tokens with `validator` rather than the JWKS or
+    /// introspection, naming `realm` in its challenges. Nothing is cached: every
+    /// request is checked by the validator.
+    pub fn from_validator(realm: impl Into<String>, validator: impl TokenValidator) -> Guard {
+        Guard(Arc::new(Inner {
+            realm: realm.into().into(),
+            validator: Validator::Custom(Arc::new(validator)),
+        }))
     }
 
     /// The tower layer that checks every request's bearer token and hands the
@@ -68,6 +81,7 @@ impl Guard {
         match &self.0.validator {
             Validator::Local(local) => local.validate(token).await,
             Validator::Introspection(introspector) => introspector.validate(token).await,
+            Validator::Custom(custom) => custom.validate(token).await.map(Arc::new),
         }
     }
 }

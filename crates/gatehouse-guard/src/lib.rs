@@ -18,11 +18,14 @@
 //! ```
 //!
 //! Design choices:
-//! - **Two ways to validate.** Locally (the default): the JWT's signature against the
+//! - **Three ways to validate.** Locally (the default): the JWT's signature against the
 //!   issuer's JWKS, found through its RFC 8414 metadata, then `typ` (RFC 9068 §4),
 //!   `iss`, `aud`, `exp` and `nbf`. Or by introspection (RFC 7662), for opaque tokens
 //!   and for resource servers that must see revocations: the answer is cached for a
-//!   few seconds (configurable), never past the token's `exp`.
+//!   few seconds (configurable), never past the token's `exp`. Or by the server's
+//!   own [`TokenValidator`] ([`Guard::from_validator`]): an issuer guarding its own
+//!   API checks its tokens in process, against its store, with the same RFC 6750
+//!   answers and scope layers; the guard caches nothing for it.
 //! - **Keys pin their algorithm.** Each JWK is used only with the `alg` it declares,
 //!   and only asymmetric algorithms are accepted: no `none`, and no HMAC with a
 //!   public key as the secret (the algorithm-confusion attack).
@@ -40,6 +43,10 @@
 //!   with the `scope` needed. Bodies are JSON `{"error", "error_description"}`. A
 //!   token is only ever read from the `Authorization` header: RFC 9700 §2.4 advises
 //!   against the query string, which ends up in logs.
+//! - **Scopes all or any.** [`RequireScope::new`] and [`RequireScope::all`] need
+//!   every scope named; [`RequireScope::any`] one of them (a read that a `read` or an
+//!   `admin` scope grants). The 403 challenge names what to ask for: all of them, or
+//!   the first alternative, since a challenge's `scope` lists scopes needed together.
 //! - **The issuer unreachable** (no keys yet, or introspection failing) is 503, not
 //!   401: the token may well be valid, and a 401 would send clients to renew it for
 //!   nothing.
@@ -58,6 +65,7 @@ mod jwks;
 mod layer;
 mod local;
 mod scope;
+mod validator;
 
 /// Entry points for `cargo fuzz` (feature `fuzzing`); not a stable API.
 #[cfg(feature = "fuzzing")]
@@ -100,3 +108,4 @@ pub use self::config::{Guard, GuardBuildError, GuardBuilder};
 pub use self::error::Rejection;
 pub use self::layer::{GuardLayer, GuardService};
 pub use self::scope::{RequireScope, RequireScopeService};
+pub use self::validator::TokenValidator;
