@@ -13,13 +13,17 @@ use crate::claims::Claims;
 use crate::config::Realm;
 use crate::error::{Rejection, DEFAULT_REALM};
 
-/// Requires the token to carry every one of some scopes; otherwise 403
-/// `insufficient_scope` naming them (RFC 6750 §3.1). Goes behind the guard.
+/// Requires the token to carry every one of some scopes, or at least one of them
+/// ([`RequireScope::any`]); otherwise 403 `insufficient_scope` naming the scope
+/// needed (RFC 6750 §3.1). Goes behind the guard.
 #[derive(Clone, Debug)]
 pub struct RequireScope {
     scopes: Arc<[String]>,
-    /// The scopes, space-separated, for the challenge's `scope` attribute.
-    joined: Arc<str>,
+    /// Whether one of `scopes` is enough.
+    any: bool,
+    /// The scope the challenge's `scope` attribute names: all of them,
+    /// space-separated, or the first of the alternatives.
+    needed: Arc<str>,
 }
 
 impl RequireScope {
@@ -31,16 +35,40 @@ impl RequireScope {
     /// Requires every one of `scopes`.
     pub fn all<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
         let scopes: Arc<[String]> = scopes.into_iter().map(Into::into).collect();
-        let joined = scopes.join(" ").into();
-        Self { scopes, joined }
+        let needed = scopes.join(" ").into();
+        Self {
+            scopes,
+            any: false,
+            needed,
+        }
+    }
+
+    /// Requires at least one of `scopes`, e.g. `["orders:read", "orders:admin"]` for
+    /// a read that either grants. A refusal names the first in its challenge: a
+    /// challenge's `scope` is a list the token needs all of (RFC 6750 §3), so it
+    /// names one alternative, the one to ask for. With no scopes, nothing passes.
+    pub fn any<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
+        let scopes: Arc<[String]> = scopes.into_iter().map(Into::into).collect();
+        let needed = scopes.first().map_or("", String::as_str).into();
+        Self {
+            scopes,
+            any: true,
+            needed,
+        }
     }
 
     fn check(&self, claims: Option<&Arc<Claims>>) -> Result<(), Rejection> {
         let claims = claims.ok_or(Rejection::NotGuarded)?;
-        if self.scopes.iter().all(|scope| claims.has_scope(scope)) {
+        let granted = |scope: &String| claims.has_scope(scope);
+        let passes = if self.any {
+            self.scopes.iter().any(granted)
+        } else {
+            self.scopes.iter().all(granted)
+        };
+        if passes {
             Ok(())
         } else {
-            Err(Rejection::InsufficientScope(self.joined.clone()))
+            Err(Rejection::InsufficientScope(self.needed.clone()))
         }
     }
 }
