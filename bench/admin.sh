@@ -28,12 +28,14 @@
 #   last       GET /admin/v1/clients?limit=100&after=c0999950 (the last 50 clients)
 #   last_full  GET /admin/v1/clients?limit=100&after=c0999900 (the last 100: the
 #              same page size as first and middle)
+#   middle_1   GET /admin/v1/clients?limit=1&after=c0500000: what a request costs
+#              besides its rows (the token check, the query, the answer)
 #
 # Environment: DURATION (wrk -d, default 10s), THREADS (wrk -t, 2), CONNECTIONS
 # (wrk -c, 32), WARMUP (2s; 0 skips it), WRK_TIMEOUT (5s), BENCH_LOG (the
 # server's GATEHOUSE_LOG, info), STARTUP_TIMEOUT (60), SEED_TIMEOUT (300),
-# PAGES (space-separated name=after pairs replacing first..last_full; an empty
-# after is the first page), KEEP_TMP=1, GATEHOUSE_BIN (benchmark that binary;
+# PAGES (space-separated name=after or name=after@limit, replacing first..middle_1;
+# an empty after is the first page; limit defaults to 100), KEEP_TMP=1, GATEHOUSE_BIN (benchmark that binary;
 # BENCH_REV names it), BENCH_RESULTS (default bench/results/admin-<backend>.md).
 #
 # Prints a Markdown table (req/s, p50, p99, the server's CPU per request) and the
@@ -51,8 +53,7 @@ WRK_TIMEOUT="${WRK_TIMEOUT:-5s}"
 BENCH_LOG="${BENCH_LOG:-info}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
 KEEP_TMP="${KEEP_TMP:-0}"
-PAGES="${PAGES:-first= middle=c0500000 last=c0999950 last_full=c0999900}"
-LIMIT=100
+PAGES="${PAGES:-first= middle=c0500000 last=c0999950 last_full=c0999900 middle_1=c0500000@1}"
 
 BASE_DATABASE_URL=""
 COUNT=1000000
@@ -84,12 +85,13 @@ duration_seconds "$WARMUP" >/dev/null 2>&1 || die "WARMUP must look like 2s or 0
 (($(duration_seconds "$DURATION") <= 600)) || die "DURATION is capped at 10 minutes"
 
 SCENARIOS=(floor)
-declare -A AFTER
+declare -A AFTER LIMIT
 for pair in $PAGES; do
-    [[ $pair == *=* && ${pair%%=*} =~ ^[a-z_0-9]+$ && ${pair%%=*} != floor ]] \
-        || die "PAGES: expected name=after pairs (name: a-z, 0-9, _; not floor): got '$pair'"
-    SCENARIOS+=("${pair%%=*}")
-    AFTER[${pair%%=*}]="${pair#*=}"
+    [[ $pair =~ ^([a-z_0-9]+)=([A-Za-z0-9_-]*)(@([1-9][0-9]{0,3}))?$ && ${BASH_REMATCH[1]} != floor ]] \
+        || die "PAGES: expected name=after or name=after@limit (name: a-z, 0-9, _; not floor): got '$pair'"
+    SCENARIOS+=("${BASH_REMATCH[1]}")
+    AFTER[${BASH_REMATCH[1]}]="${BASH_REMATCH[2]}"
+    LIMIT[${BASH_REMATCH[1]}]="${BASH_REMATCH[4]:-100}"
 done
 
 # --- tools and build ----------------------------------------------------------
@@ -140,8 +142,9 @@ TOKEN_INFO="$(python3 bench/preflight.py token "$URL/oauth/token" --basic "$ADMI
 log "admin token: $TOKEN_INFO"
 ADMIN_TOKEN="$(<"$TMP/admin.token")"
 
+# page_path SCENARIO: the request's path and query.
 page_path() {
-    local after="$1" path="/admin/v1/clients?limit=$LIMIT"
+    local after="${AFTER[$1]}" path="/admin/v1/clients?limit=${LIMIT[$1]}"
     [[ -z $after ]] || path+="&after=$after"
     echo "$path"
 }
@@ -176,7 +179,7 @@ log "preflight: one request per page"
 python3 bench/preflight.py get "$URL/healthz" >/dev/null || die "GET /healthz failed"
 declare -A PAGE_INFO
 for s in "${SCENARIOS[@]:1}"; do
-    PAGE_INFO[$s]="$(check_page "$(page_path "${AFTER[$s]}")")" || die "the $s page failed"
+    PAGE_INFO[$s]="$(check_page "$(page_path "$s")")" || die "the $s page failed"
     log "  $s: ${PAGE_INFO[$s]}"
 done
 
@@ -193,10 +196,10 @@ if [[ $BACKEND == postgres ]]; then
         after="${AFTER[$s]}"
         if [[ -z $after ]]; then
             sql="PREPARE p(bigint) AS SELECT $COLUMNS FROM clients ORDER BY client_id LIMIT \$1;
-                 EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY OFF, COSTS OFF) EXECUTE p($((LIMIT + 1)));"
+                 EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY OFF, COSTS OFF) EXECUTE p($((LIMIT[$s] + 1)));"
         else
             sql="PREPARE p(text, bigint) AS SELECT $COLUMNS FROM clients WHERE client_id > \$1 ORDER BY client_id LIMIT \$2;
-                 EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY OFF, COSTS OFF) EXECUTE p('$after', $((LIMIT + 1)));"
+                 EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY OFF, COSTS OFF) EXECUTE p('$after', $((LIMIT[$s] + 1)));"
         fi
         plan="$(psql "$DATABASE_URL" -Atq -v ON_ERROR_STOP=1 \
             -c "SET plan_cache_mode = force_generic_plan" -c "$sql" \
@@ -207,7 +210,7 @@ if [[ $BACKEND == postgres ]]; then
 else
     for s in "${SCENARIOS[@]:1}"; do
         after="${AFTER[$s]}"
-        plan="$(python3 - "$TMP/g.db" "$after" "$((LIMIT + 1))" "$COLUMNS" <<'PY'
+        plan="$(python3 - "$TMP/g.db" "$after" "$((LIMIT[$s] + 1))" "$COLUMNS" <<'PY'
 import sqlite3, sys
 path, after, limit, columns = sys.argv[1], sys.argv[2], int(sys.argv[3]), " ".join(sys.argv[4].split())
 db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
@@ -257,7 +260,7 @@ for s in "${SCENARIOS[@]}"; do
     if [[ $s == floor ]]; then
         export BENCH_ADMIN_PATH=/healthz BENCH_ADMIN_TOKEN=""
     else
-        BENCH_ADMIN_PATH="$(page_path "${AFTER[$s]}")"
+        BENCH_ADMIN_PATH="$(page_path "$s")"
         export BENCH_ADMIN_PATH BENCH_ADMIN_TOKEN="$ADMIN_TOKEN"
     fi
     busy="$(cpu_busy_percent)"
@@ -326,7 +329,7 @@ CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
     echo "$TABLE_HEAD"
     printf '%s\n' "${ROWS[@]}"
     echo
-    echo "Query plans (the store's statements, LIMIT $((LIMIT + 1)): one row more tells whether a next page exists):"
+    echo "Query plans (the store's statements, LIMIT one more than the page's limit: the extra row tells whether a next page exists):"
     echo
     printf -- '- %s\n' "${PLANS[@]}"
     if [[ -n $SERVER_WARNINGS ]]; then
