@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, shared state, and the middleware every request passes.
 //! Handlers parse, call the core, and map the result; they decide nothing.
 
+pub mod bearer_guard;
 pub mod client_address;
 pub mod client_auth;
 pub mod discovery;

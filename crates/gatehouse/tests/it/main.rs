@@ -13,6 +13,8 @@ mod jose;
 mod server;
 
 mod abuse;
+mod admin_api;
+mod admin_api_abuse;
 mod attack;
 mod audit;
 mod bad_input;
@@ -41,6 +43,7 @@ mod ops;
 mod postgres_outage;
 mod private_pg;
 mod refresh_races;
+mod registration;
 mod revoke;
 mod routes;
 mod sdk_example;
