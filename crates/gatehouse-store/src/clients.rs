@@ -78,11 +78,17 @@ impl ClientLookup for SqlStore {
     }
 }
 
-#[async_trait]
-impl ClientStore for SqlStore {
-    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+impl SqlStore {
+    /// Inserts `client`, with the hash of its registration access token if it was
+    /// registered over RFC 7591, and records the change, in one transaction.
+    async fn insert_client_row(
+        &self,
+        client: &Client,
+        registration_token: Option<&SecretHash>,
+    ) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}, updated_at, registration_token_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)"
         );
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
@@ -98,6 +104,7 @@ impl ClientStore for SqlStore {
                 .bind(client.token_format.as_str())
                 .bind(client.can_introspect)
                 .bind(client.created_at)
+                .bind(registration_token.map(SecretHash::to_stored))
                 .execute(&mut *tx)
                 .await?;
             // An id deleted before: the tokens of its predecessor stay dead, even those
@@ -115,6 +122,13 @@ impl ClientStore for SqlStore {
         }
         .await)
         .map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.insert_client_row(client, None).await
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
@@ -209,6 +223,14 @@ pub struct ClientChanges {
     pub refresh_token_ttl: Option<Option<i64>>,
     /// Whether it may introspect any token.
     pub can_introspect: Option<bool>,
+    /// JWT or opaque access tokens, for tokens issued from now on.
+    pub token_format: Option<TokenFormat>,
+    /// A new secret, which replaces the current one at once: no grace period, and a
+    /// previous secret still inside one stops working too.
+    pub secret_hash: Option<SecretHash>,
+    /// The hash of a new registration access token (RFC 7592 §2.2: an update may
+    /// issue one, and the one before stops working).
+    pub registration_token_hash: Option<SecretHash>,
 }
 
 impl SqlStore {
@@ -222,13 +244,19 @@ impl SqlStore {
         changes: &ClientChanges,
         now: UnixTime,
     ) -> Result<Option<Client>, StoreError> {
+        // A new secret clears the previous one: SET expressions read the row as it
+        // was, so each CASE sees whether $14 replaces the secret.
         let sql = format!(
             "UPDATE clients SET name = COALESCE($1, name), scope = COALESCE($2, scope), \
                  grant_types = COALESCE($3, grant_types), \
                  audience = CASE WHEN $4 THEN $5 ELSE audience END, \
                  access_token_ttl = CASE WHEN $6 THEN $7 ELSE access_token_ttl END, \
                  refresh_token_ttl = CASE WHEN $8 THEN $9 ELSE refresh_token_ttl END, \
-                 can_introspect = COALESCE($10, can_introspect), updated_at = $11 \
+                 can_introspect = COALESCE($10, can_introspect), updated_at = $11, \
+                 token_format = COALESCE($13, token_format), secret_hash = COALESCE($14, secret_hash), \
+                 previous_secret_hash = CASE WHEN $14 IS NULL THEN previous_secret_hash END, \
+                 previous_secret_expires_at = CASE WHEN $14 IS NULL THEN previous_secret_expires_at END, \
+                 registration_token_hash = COALESCE($15, registration_token_hash) \
              WHERE client_id = $12 RETURNING {CLIENT_READ_COLUMNS}"
         );
         let row: Option<ClientRow> = on_pool!(self, pool => async {
@@ -246,6 +274,9 @@ impl SqlStore {
                 .bind(changes.can_introspect)
                 .bind(now)
                 .bind(id.as_str())
+                .bind(changes.token_format.map(TokenFormat::as_str))
+                .bind(changes.secret_hash.as_ref().map(SecretHash::to_stored))
+                .bind(changes.registration_token_hash.as_ref().map(SecretHash::to_stored))
                 .fetch_optional(&mut *tx)
                 .await?;
             if row.is_some() {
@@ -256,5 +287,60 @@ impl SqlStore {
         .await)
         .map_err(db_error)?;
         row.map(ClientRow::into_client).transpose()
+    }
+
+    /// One page of clients in the order of their ids: at most `limit`, each id after
+    /// `after` (exclusive; `None` starts at the first). Ids compare as the primary key's
+    /// index orders them, so a page is a range scan of that index: byte order on SQLite
+    /// (`BINARY`) and on PostgreSQL databases with the `C` collation (`C.UTF-8`
+    /// included); the database's collation on others, the same for every page.
+    pub async fn list_clients_page(
+        &self,
+        after: Option<&ClientId>,
+        limit: i64,
+    ) -> Result<Vec<Client>, StoreError> {
+        // Two statements rather than `$1 IS NULL OR client_id > $1`, which a generic
+        // PostgreSQL plan cannot turn into an index range.
+        let rows: Vec<ClientRow> = match after {
+            Some(after) => {
+                let sql = format!(
+                    "SELECT {CLIENT_READ_COLUMNS} FROM clients WHERE client_id > $1 ORDER BY client_id LIMIT $2"
+                );
+                on_pool!(self, pool => sqlx::query_as(&sql).bind(after.as_str()).bind(limit).fetch_all(pool).await)
+            }
+            None => {
+                let sql = format!("SELECT {CLIENT_READ_COLUMNS} FROM clients ORDER BY client_id LIMIT $1");
+                on_pool!(self, pool => sqlx::query_as(&sql).bind(limit).fetch_all(pool).await)
+            }
+        }
+        .map_err(db_error)?;
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+
+    /// Inserts a client registered over RFC 7591 (§3.2.1), with the hash of its
+    /// registration access token, exactly as [`ClientStore::insert_client`] inserts
+    /// any other: [`StoreError::Conflict`] if the id is taken.
+    pub async fn register_client(
+        &self,
+        client: &Client,
+        registration_token: &SecretHash,
+    ) -> Result<(), StoreError> {
+        self.insert_client_row(client, Some(registration_token)).await
+    }
+
+    /// The hash of the registration access token of the client `id` (RFC 7592 §2);
+    /// `None` when there is no such client or it was not registered over RFC 7591.
+    pub async fn registration_token(&self, id: &ClientId) -> Result<Option<SecretHash>, StoreError> {
+        let stored: Option<Option<String>> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT registration_token_hash FROM clients WHERE client_id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await)
+        .map_err(db_error)?;
+        stored
+            .flatten()
+            .map(|hash| SecretHash::from_stored(&hash).map_err(|e| corrupt("registration_token_hash", e)))
+            .transpose()
     }
 }

@@ -14,6 +14,7 @@ mod clients;
 mod connect;
 mod error;
 mod feed;
+mod holders;
 mod keys;
 mod rotation;
 mod sqlite_file;

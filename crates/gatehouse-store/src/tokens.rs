@@ -16,21 +16,36 @@ use crate::token_rows::{
 };
 use crate::{on_pool, SqlStore};
 
-/// Records, inside the transaction `$tx`, a revocation mark: every token of the
-/// `$kind` (`"client"` or `"user"`) `$id` issued at or before `$at` is dead (see
-/// [`HolderState`], and [`holder_columns!`] which reads it). A mark only moves
-/// forward, whatever the clock of the process that writes it. Marks end JWTs, which
-/// are not stored; refresh token rotation does not read them (it is the hot path), so
-/// whoever marks a subject whose logins must end revokes or deletes those too.
+/// The statement that raises the revocation mark of each `(kind, id, revoked_at)` row
+/// that `$rows` (`VALUES …` or a `SELECT` with a `WHERE`, which SQLite needs before
+/// `ON CONFLICT`) yields: every token of that holder issued at or before `revoked_at`
+/// is dead (see [`HolderState`], and [`holder_columns!`] which reads it). A mark only
+/// moves forward, whatever the clock of the process that writes it. `RETURNING id`
+/// names each holder marked.
+macro_rules! raise_marks_sql {
+    ($rows:expr) => {
+        concat!(
+            "INSERT INTO revoked_subjects (kind, id, revoked_at) ",
+            $rows,
+            " ON CONFLICT (kind, id) DO UPDATE SET revoked_at = CASE \
+             WHEN excluded.revoked_at > revoked_subjects.revoked_at THEN excluded.revoked_at \
+             ELSE revoked_subjects.revoked_at END RETURNING id"
+        )
+    };
+}
+pub(crate) use raise_marks_sql;
+
+/// Records, inside the transaction `$tx`, a revocation mark ([`raise_marks_sql!`]) for
+/// the `$kind` (`"client"` or `"user"`) `$id` at `$at`. Marks end JWTs, which are not
+/// stored; refresh token rotation does not read them (it is the hot path), so whoever
+/// marks a subject whose logins must end revokes or deletes those too.
 macro_rules! mark_subject_revoked {
     ($tx:expr, $kind:literal, $id:expr, $at:expr) => {
-        sqlx::query(concat!(
-            "INSERT INTO revoked_subjects (kind, id, revoked_at) VALUES ('",
+        sqlx::query($crate::tokens::raise_marks_sql!(concat!(
+            "VALUES ('",
             $kind,
-            "', $1, $2) ON CONFLICT (kind, id) DO UPDATE SET revoked_at = CASE \
-             WHEN excluded.revoked_at > revoked_subjects.revoked_at THEN excluded.revoked_at \
-             ELSE revoked_subjects.revoked_at END"
-        ))
+            "', $1, $2)"
+        )))
         .bind($id)
         .bind($at)
         .execute(&mut *$tx)

@@ -104,26 +104,76 @@ enum UserEnd {
     Disable,
 }
 
-impl SqlStore {
-    /// Deletes or disables a user and marks the user's tokens revoked, in one
-    /// transaction. The stored tokens stay: introspection reads the user with them,
-    /// and rotation refuses a disabled or deleted user.
-    async fn end_user(&self, username: &str, now: UnixTime, end: UserEnd) -> Result<bool, StoreError> {
-        on_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            let query = match end {
+/// Deletes or disables ([`UserEnd`]) the user `$username` inside the transaction
+/// `$tx` and marks every token issued to the user up to `$now` revoked. Evaluates to
+/// the user's id, `None` (nothing written) when there is no such user. The stored
+/// tokens stay: introspection reads the user with them, and rotation refuses a
+/// disabled or deleted user.
+macro_rules! end_user_in {
+    ($tx:expr, $end:expr, $username:expr, $now:expr) => {
+        async {
+            let query = match $end {
                 UserEnd::Delete => {
-                    sqlx::query_scalar("DELETE FROM users WHERE username = $1 RETURNING user_id").bind(username)
+                    sqlx::query_scalar("DELETE FROM users WHERE username = $1 RETURNING user_id")
+                        .bind($username)
                 }
                 UserEnd::Disable => sqlx::query_scalar(
                     "UPDATE users SET disabled = TRUE, updated_at = $2 WHERE username = $1 RETURNING user_id",
                 )
-                .bind(username)
-                .bind(now),
+                .bind($username)
+                .bind($now),
             };
-            let user_id: Option<String> = query.fetch_optional(&mut *tx).await?;
-            let Some(user_id) = user_id else { return Ok(false) };
-            mark_subject_revoked!(tx, "user", &user_id, now)?;
+            let user_id: Option<String> = query.fetch_optional(&mut *$tx).await?;
+            if let Some(user_id) = &user_id {
+                mark_subject_revoked!($tx, "user", user_id, $now)?;
+            }
+            Ok::<_, sqlx::Error>(user_id)
+        }
+        .await
+    };
+}
+
+/// Ends every login (refresh token family) of the user whose id is `$2`, at `$1`.
+pub(crate) const REVOKE_USER_LOGINS: &str =
+    "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+
+/// Enables the user `$username` inside the transaction `$tx` if disabled, and then
+/// revokes the user's earlier logins (see [`SqlStore::enable_user`]). Evaluates to the
+/// user's id if this flipped the user, `None` (nothing written) when there is no such
+/// user or the user was enabled already.
+macro_rules! enable_user_in {
+    ($tx:expr, $username:expr, $now:expr) => {
+        async {
+            // Only a user this statement flips loses their logins: enabling an
+            // enabled user changes nothing.
+            let user_id: Option<String> = sqlx::query_scalar(
+                "UPDATE users SET disabled = FALSE, updated_at = $2 \
+                 WHERE username = $1 AND disabled RETURNING user_id",
+            )
+            .bind($username)
+            .bind($now)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if let Some(user_id) = &user_id {
+                sqlx::query(REVOKE_USER_LOGINS)
+                    .bind($now)
+                    .bind(user_id)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(user_id)
+        }
+        .await
+    };
+}
+
+impl SqlStore {
+    /// Deletes or disables a user and marks the user's tokens revoked, in one
+    /// transaction ([`end_user_in!`]).
+    async fn end_user(&self, username: &str, now: UnixTime, end: UserEnd) -> Result<bool, StoreError> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let Some(_) = end_user_in!(tx, end, username, now)? else { return Ok(false) };
             tx.commit().await.map(|()| true)
         }
         .await)
@@ -139,6 +189,9 @@ pub struct UserChanges {
     pub password_hash: Option<SecretHash>,
     /// The scopes the user may grant.
     pub scope: Option<Option<Scope>>,
+    /// `true` disables the user as [`UserStore::disable_user`] does, `false` enables
+    /// the user as [`SqlStore::enable_user`] does.
+    pub disabled: Option<bool>,
 }
 
 /// What enabling a user found.
@@ -153,9 +206,11 @@ pub enum Enabled {
 }
 
 impl SqlStore {
-    /// Applies `changes` to the user `username` in one statement and returns the user
-    /// as it is now; `None` when there is no such user. Logins already made go on:
-    /// disabling the user ends them.
+    /// Applies `changes` to the user `username` in one transaction and returns the
+    /// user as it is now; `None` (nothing written) when there is no such user. Logins
+    /// already made go on, unless `disabled` changes: disabling ends them, with a
+    /// revocation mark, as [`UserStore::disable_user`] does, and enabling a disabled
+    /// user revokes them, as [`SqlStore::enable_user`] does.
     pub async fn update_user(
         &self,
         username: &str,
@@ -167,16 +222,54 @@ impl SqlStore {
                  scope = CASE WHEN $2 THEN $3 ELSE scope END, updated_at = $4 \
              WHERE username = $5 RETURNING {USER_COLUMNS}"
         );
-        let row: Option<UserRow> = on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(changes.password_hash.as_ref().map(SecretHash::to_stored))
-            .bind(changes.scope.is_some())
-            .bind(changes.scope.as_ref().map(|scope| user_scope_column(scope.as_ref())))
-            .bind(now)
-            .bind(username)
-            .fetch_optional(pool)
-            .await)
+        let row: Option<UserRow> = on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            // The state change first: its own statement says whether it flipped the
+            // user, which the one below, returning the row as it is now, cannot.
+            match changes.disabled {
+                Some(true) => {
+                    end_user_in!(tx, UserEnd::Disable, username, now)?;
+                }
+                Some(false) => {
+                    enable_user_in!(tx, username, now)?;
+                }
+                None => {}
+            }
+            let row: Option<UserRow> = sqlx::query_as(&sql)
+                .bind(changes.password_hash.as_ref().map(SecretHash::to_stored))
+                .bind(changes.scope.is_some())
+                .bind(changes.scope.as_ref().map(|scope| user_scope_column(scope.as_ref())))
+                .bind(now)
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?;
+            // No such user: the steps above found none either, and wrote nothing.
+            tx.commit().await.map(|()| row)
+        }
+        .await)
         .map_err(db_error)?;
         row.map(UserRow::into_user).transpose()
+    }
+
+    /// One page of users in the order of their names: at most `limit`, each name after
+    /// `after` (exclusive; `None` starts at the first), a range scan of the unique
+    /// index on `username` (ordered as [`SqlStore::list_clients_page`] says).
+    pub async fn list_users_page(&self, after: Option<&str>, limit: i64) -> Result<Vec<User>, StoreError> {
+        // Two statements, as for clients: an index range for each.
+        let rows: Vec<UserRow> = match after {
+            Some(after) => {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE username > $1 ORDER BY username LIMIT $2"
+                );
+                on_pool!(self, pool => sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await)
+            }
+            None => {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT $1");
+                on_pool!(self, pool => sqlx::query_as(&sql).bind(limit).fetch_all(pool).await)
+            }
+        }
+        .map_err(db_error)?;
+        rows.into_iter().map(UserRow::into_user).collect()
     }
 
     /// Enables a disabled user, who can log in again. What the user held before stays
@@ -187,28 +280,13 @@ impl SqlStore {
     pub async fn enable_user(&self, username: &str, now: UnixTime) -> Result<Enabled, StoreError> {
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            // Only a user this statement flips loses their logins: enabling an
-            // enabled user changes nothing.
-            let user_id: Option<String> = sqlx::query_scalar(
-                "UPDATE users SET disabled = FALSE, updated_at = $2 \
-                 WHERE username = $1 AND disabled RETURNING user_id",
-            )
-            .bind(username)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(user_id) = user_id else {
+            if enable_user_in!(tx, username, now)?.is_none() {
                 let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)")
                     .bind(username)
                     .fetch_one(&mut *tx)
                     .await?;
                 return Ok(if exists { Enabled::Already } else { Enabled::NoSuchUser });
-            };
-            sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(&user_id)
-                .execute(&mut *tx)
-                .await?;
+            }
             tx.commit().await.map(|()| Enabled::Now)
         }
         .await)
