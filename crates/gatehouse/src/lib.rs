@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod keyring;
+pub mod manage;
 pub mod master_key;
 pub mod net;
 pub mod server;

@@ -1,145 +1,55 @@
-//! `gatehouse client create|list|show|update|delete|rotate-secret`.
+//! `gatehouse client create|list|show|update|delete|rotate-secret`: the command
+//! line's words around [`crate::manage`]'s client operations.
 
 use gatehouse_core::secret::MIN_IMPORTED_SECRET_LEN;
-use gatehouse_core::store::{ClientLookup, ClientStore};
-use gatehouse_core::{
-    Client, ClientId, ClientSecret, Clock as _, GrantType, Scope, SecretHash, StoreError, SystemClock,
-    SystemRandom, TokenFormat,
-};
-use gatehouse_store::{ClientChanges, SqlStore};
+use gatehouse_core::GrantType;
 use serde_json::{json, Value};
 
 use super::table::{utc_time, Table};
-use super::{print, random_hex, read_stdin_secret, write_stdout, AdminError};
+use super::{print, read_stdin_secret, write_stdout, AdminError};
 use crate::cli::{
     ClientCommand, ClientRef, CreateClient, CreateFormat, JsonFlag, Lifetime, RotateSecret, UpdateClient,
 };
+use crate::manage::{Actor, ClientPatch, ClientView, Manager, NewClient};
 
-/// Longest lifetime a client may be given: ten years.
-const MAX_TTL: i64 = 10 * 365 * 24 * 3600;
-
-/// Longest grace period of a replaced secret: 30 days. A roll-over that takes longer
-/// is a second secret in all but name.
-const MAX_GRACE: i64 = 30 * 24 * 3600;
-
-pub(super) async fn run(store: &SqlStore, command: ClientCommand) -> Result<(), AdminError> {
+pub(super) async fn run(manager: &Manager, command: ClientCommand) -> Result<(), AdminError> {
+    let actor = &Actor::Cli;
     match command {
-        ClientCommand::Create(args) => create(store, args).await,
-        ClientCommand::List(json) => list(store, json).await,
-        ClientCommand::Show(ClientRef { id, json }) => {
-            let client = store
-                .find_client(&parse_id(&id)?)
-                .await?
-                .ok_or_else(|| not_found(&id))?;
-            print(&client_json(&client), json)
-        }
-        ClientCommand::Update(args) => update(store, args).await,
+        ClientCommand::Create(args) => create(manager, args).await,
+        ClientCommand::List(json) => list(manager, json).await,
+        ClientCommand::Show(ClientRef { id, json }) => print(&client_json(&manager.client(&id).await?), json),
+        ClientCommand::Update(args) => update(manager, args).await,
         ClientCommand::Delete(ClientRef { id, json }) => {
-            if !store.delete_client(&parse_id(&id)?, SystemClock.now()).await? {
-                return Err(not_found(&id));
-            }
+            manager.delete_client(actor, &id).await?;
             print(&json!({ "deleted": id }), json)
         }
         ClientCommand::RotateSecret(RotateSecret { id, grace, json }) => {
-            let client_id = parse_id(&id)?;
-            let now = SystemClock.now();
-            let previous_valid_until = match grace {
-                None | Some(0) => None,
-                Some(seconds) if (1..=MAX_GRACE).contains(&seconds) => Some(now + seconds),
-                Some(_) => {
-                    return Err(AdminError::usage(format!(
-                        "--grace must be from 0 to {MAX_GRACE} seconds"
-                    )))
-                }
-            };
-            let secret = ClientSecret::generate(&SystemRandom);
-            if !store
-                .replace_secret(
-                    &client_id,
-                    &SecretHash::sha256(&secret),
-                    previous_valid_until,
-                    now,
-                )
-                .await?
-            {
-                return Err(not_found(&id));
-            }
-            print(
-                &json!({
-                    "client_id": id,
-                    "client_secret": secret.expose(),
-                    "previous_secret_expires_at": previous_valid_until,
-                }),
-                json,
-            )
+            let rotated = manager.rotate_secret(actor, &id, grace).await?;
+            print(&serde_json::to_value(&rotated).unwrap_or_default(), json)
         }
     }
 }
 
-fn parse_id(id: &str) -> Result<ClientId, AdminError> {
-    ClientId::parse(id).ok_or_else(|| {
-        AdminError::usage("a client id is 1 to 255 printable ASCII characters (RFC 6749 appendix A.1)")
-    })
-}
-
-fn not_found(id: &str) -> AdminError {
-    AdminError::failed(format!("no client with id {id:?}"))
-}
-
-fn ttl(value: Option<i64>, flag: &str) -> Result<Option<i64>, AdminError> {
-    match value {
-        Some(s) if !(1..=MAX_TTL).contains(&s) => Err(AdminError::usage(format!(
-            "{flag} must be from 1 to {MAX_TTL} seconds"
-        ))),
-        other => Ok(other),
-    }
-}
-
-async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> {
-    let rng = SystemRandom;
-    let id = match &args.client_id {
-        Some(id) => parse_id(id)?,
-        // 128 random bits in hex: no `-` or `_` that a shell or a flag parser could trip on.
-        None => parse_id(&random_hex(&rng, 16))?,
-    };
-    let scope = parse_scope(&args.scope)?;
-    let token_format: TokenFormat = args
-        .token_format
-        .parse()
-        .map_err(|()| AdminError::usage("--token-format must be jwt or opaque"))?;
-    if args.audience.as_deref() == Some("") {
-        return Err(AdminError::usage("--audience must not be empty"));
-    }
-    let (secret, secret_hash) = if args.secret_stdin {
-        let secret = read_stdin_secret("--secret-stdin", MIN_IMPORTED_SECRET_LEN)?;
-        let hash = SecretHash::argon2id(&secret, &rng).map_err(AdminError::failed)?;
-        (secret, hash)
+async fn create(manager: &Manager, args: CreateClient) -> Result<(), AdminError> {
+    let client_secret = if args.secret_stdin {
+        Some(read_stdin_secret("--secret-stdin", MIN_IMPORTED_SECRET_LEN)?)
     } else {
-        let secret = ClientSecret::generate(&rng);
-        let hash = SecretHash::sha256(&secret);
-        (secret, hash)
+        None
     };
-    let client = Client {
-        id,
+    let new = NewClient {
         name: args.name,
-        secret_hash,
-        previous_secret: None,
-        scope,
-        grant_types: args.grant_types,
+        client_id: args.client_id,
+        scope: Some(args.scope),
+        grant_types: Some(args.grant_types),
         audience: args.audience,
-        access_token_ttl: ttl(args.token_ttl, "--token-ttl")?,
-        refresh_token_ttl: ttl(args.refresh_token_ttl, "--refresh-token-ttl")?,
-        token_format,
+        token_ttl: args.token_ttl,
+        refresh_token_ttl: args.refresh_token_ttl,
+        token_format: Some(args.token_format),
         can_introspect: args.can_introspect,
-        created_at: SystemClock.now(),
+        client_secret,
     };
-    store.insert_client(&client).await.map_err(|e| match e {
-        StoreError::Conflict(_) => AdminError::failed(format!(
-            "a client with id {:?} exists already",
-            client.id.as_str()
-        )),
-        other => other.into(),
-    })?;
+    let created = manager.create_client(&Actor::Cli, new).await?;
+    let (client, secret) = (&created.client, &created.secret);
     let format = match args.format {
         Some(format) => format,
         None if args.json.json => CreateFormat::Json,
@@ -152,7 +62,7 @@ async fn create(store: &SqlStore, args: CreateClient) -> Result<(), AdminError> 
             shell_quote(secret.expose())
         ));
     }
-    let mut shown = client_json(&client);
+    let mut shown = client_json(client);
     shown["client_secret"] = Value::String(secret.expose().to_owned());
     print(
         &shown,
@@ -176,13 +86,9 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
-fn parse_scope(text: &str) -> Result<Scope, AdminError> {
-    Scope::parse(text).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))
-}
-
 /// `client list`: a table, or `{"clients": [...]}` with `--json`.
-async fn list(store: &SqlStore, json: JsonFlag) -> Result<(), AdminError> {
-    let clients = store.list_clients().await?;
+async fn list(manager: &Manager, json: JsonFlag) -> Result<(), AdminError> {
+    let clients = manager.all_clients().await?;
     if json.json {
         let clients: Vec<Value> = clients.iter().map(client_json).collect();
         return write_stdout(&format!("{}\n", json!({ "clients": clients })));
@@ -209,13 +115,11 @@ async fn list(store: &SqlStore, json: JsonFlag) -> Result<(), AdminError> {
 
 /// `client update`: the flags given, in one statement; prints the client as
 /// `client show` does.
-async fn update(store: &SqlStore, args: UpdateClient) -> Result<(), AdminError> {
-    let lifetime = |value: Option<Lifetime>, flag: &str| -> Result<Option<Option<i64>>, AdminError> {
-        match value {
-            None => Ok(None),
-            Some(Lifetime::ServerDefault) => Ok(Some(None)),
-            Some(Lifetime::Seconds(seconds)) => ttl(Some(seconds), flag).map(Some),
-        }
+async fn update(manager: &Manager, args: UpdateClient) -> Result<(), AdminError> {
+    let lifetime = |value: Option<Lifetime>| match value {
+        None => None,
+        Some(Lifetime::ServerDefault) => Some(None),
+        Some(Lifetime::Seconds(seconds)) => Some(Some(seconds)),
     };
     let audience = match (args.audience, args.clear_audience) {
         (Some(audience), _) if audience.is_empty() => {
@@ -227,48 +131,34 @@ async fn update(store: &SqlStore, args: UpdateClient) -> Result<(), AdminError> 
         (None, true) => Some(None),
         (None, false) => None,
     };
-    let changes = ClientChanges {
+    let patch = ClientPatch {
         name: args.name,
-        scope: args.scope.as_deref().map(parse_scope).transpose()?,
+        scope: args.scope,
         grant_types: args.grant_types,
         audience,
-        access_token_ttl: lifetime(args.token_ttl, "--token-ttl")?,
-        refresh_token_ttl: lifetime(args.refresh_token_ttl, "--refresh-token-ttl")?,
+        token_ttl: lifetime(args.token_ttl),
+        refresh_token_ttl: lifetime(args.refresh_token_ttl),
         can_introspect: args.can_introspect,
+        ..ClientPatch::default()
     };
-    let nothing = changes.name.is_none()
-        && changes.scope.is_none()
-        && changes.grant_types.is_none()
-        && changes.audience.is_none()
-        && changes.access_token_ttl.is_none()
-        && changes.refresh_token_ttl.is_none()
-        && changes.can_introspect.is_none();
+    let nothing = patch.name.is_none()
+        && patch.scope.is_none()
+        && patch.grant_types.is_none()
+        && patch.audience.is_none()
+        && patch.token_ttl.is_none()
+        && patch.refresh_token_ttl.is_none()
+        && patch.can_introspect.is_none();
     if nothing {
         return Err(AdminError::usage(
             "nothing to change: give --name, --scope, --grant-types, --audience, --clear-audience, \
              --token-ttl, --refresh-token-ttl or --can-introspect",
         ));
     }
-    let client = store
-        .update_client(&parse_id(&args.id)?, &changes, SystemClock.now())
-        .await?
-        .ok_or_else(|| not_found(&args.id))?;
+    let client = manager.update_client(&Actor::Cli, &args.id, patch).await?;
     print(&client_json(&client), args.json)
 }
 
-/// A client as shown by the CLI: everything but the secret hash.
-fn client_json(client: &Client) -> Value {
-    json!({
-        "client_id": client.id.as_str(),
-        "name": client.name,
-        "scope": client.scope.to_string(),
-        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "audience": client.audience,
-        "token_ttl": client.access_token_ttl,
-        "refresh_token_ttl": client.refresh_token_ttl,
-        "token_format": client.token_format.as_str(),
-        "can_introspect": client.can_introspect,
-        "created_at": client.created_at,
-        "previous_secret_expires_at": client.previous_secret.as_ref().map(|p| p.expires_at),
-    })
+/// A client as shown by the CLI: [`ClientView`], as the API shows it.
+fn client_json(client: &gatehouse_core::Client) -> Value {
+    serde_json::to_value(ClientView::from(client)).unwrap_or_default()
 }

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use crate::cli::{ClientCommand, GenerateMasterKey, JsonFlag, KeysCommand, TokenCommand, UserCommand};
 use crate::config::{ConfigError, Settings};
 use crate::keyring::{self, KeyringError};
+use crate::manage::{Hashing, ManageError, Manager};
 use crate::master_key::write_new_key_file;
 
 /// An admin command failed: the message for stderr, and the exit status.
@@ -55,6 +56,27 @@ impl fmt::Display for AdminError {
 impl From<StoreError> for AdminError {
     fn from(err: StoreError) -> Self {
         Self::failed(format!("database: {err}"))
+    }
+}
+
+impl From<ManageError> for AdminError {
+    fn from(err: ManageError) -> Self {
+        match err {
+            // The command line names its flag where the API names a member.
+            ManageError::Invalid { field, problem } => Self::usage(format!("{}: {problem}", flag_of(field))),
+            ManageError::Store(e) => e.into(),
+            other => Self::failed(other.to_string()),
+        }
+    }
+}
+
+/// The flag that sets an API member.
+fn flag_of(field: &str) -> String {
+    match field {
+        "client_secret" => "--secret-stdin".to_owned(),
+        "password" => "--password-stdin".to_owned(),
+        "client" | "user" => "nothing to change".to_owned(),
+        other => format!("--{}", other.replace('_', "-")),
     }
 }
 
@@ -157,10 +179,21 @@ pub(crate) fn read_stdin_secret(flag: &str, min: usize) -> Result<ClientSecret, 
 
 /// `gatehouse user …`
 pub async fn user(settings: &Settings, command: UserCommand) -> Result<(), AdminError> {
-    let store = open_store(settings).await?;
-    let result = users::run(&store, command).await;
+    let store = std::sync::Arc::new(open_store(settings).await?);
+    let result = users::run(&manager(store.clone()), command).await;
     store.close().await;
     result
+}
+
+/// The admin operations on `store`, as the command line runs them: hashing on its
+/// own thread, at the system's time.
+fn manager(store: std::sync::Arc<SqlStore>) -> Manager {
+    Manager::new(
+        store,
+        std::sync::Arc::new(SystemClock),
+        std::sync::Arc::new(SystemRandom),
+        Hashing::Inline,
+    )
 }
 
 /// `gatehouse token …`
@@ -173,8 +206,8 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> Result<(), Adm
 
 /// `gatehouse client …`
 pub async fn client(settings: &Settings, command: ClientCommand) -> Result<(), AdminError> {
-    let store = open_store(settings).await?;
-    let result = clients::run(&store, command).await;
+    let store = std::sync::Arc::new(open_store(settings).await?);
+    let result = clients::run(&manager(store.clone()), command).await;
     store.close().await;
     result
 }

@@ -3,24 +3,24 @@
 use std::io::Write as _;
 
 use gatehouse_core::store::UserStore;
-use gatehouse_core::user::{User, UserId, MIN_PASSWORD_LEN};
-use gatehouse_core::{Clock as _, Random, Scope, SecretHash, StoreError, SystemClock, SystemRandom};
-use gatehouse_store::{Enabled, SqlStore, UserChanges};
+use gatehouse_core::user::{User, MIN_PASSWORD_LEN};
+use gatehouse_core::{Clock as _, Scope, SystemClock};
+use gatehouse_store::Enabled;
 use serde_json::{json, Value};
 
 use super::table::{utc_time, Table};
-use super::{print, random_hex, read_stdin_secret, write_stdout, AdminError};
+use super::{print, read_stdin_secret, write_stdout, AdminError};
 use crate::cli::{CreateUser, JsonFlag, UpdateUser, UserCommand, UserRef};
+use crate::manage::{Actor, Manager, NewUser, UserPatch, UserView};
 
-pub(super) async fn run(store: &SqlStore, command: UserCommand) -> Result<(), AdminError> {
+pub(super) async fn run(manager: &Manager, command: UserCommand) -> Result<(), AdminError> {
+    let store = manager.store();
     match command {
-        UserCommand::Create(args) => create(store, args).await,
-        UserCommand::List(json) => list(store, json).await,
-        UserCommand::Update(args) => update(store, args).await,
+        UserCommand::Create(args) => create(manager, args).await,
+        UserCommand::List(json) => list(manager, json).await,
+        UserCommand::Update(args) => update(manager, args).await,
         UserCommand::Delete(UserRef { username, json }) => {
-            if !store.delete_user(&username, SystemClock.now()).await? {
-                return Err(not_found(&username));
-            }
+            manager.delete_user(&Actor::Cli, &username).await?;
             print(&json!({ "deleted": username }), json)
         }
         UserCommand::Disable(UserRef { username, json }) => {
@@ -45,8 +45,8 @@ pub(super) async fn run(store: &SqlStore, command: UserCommand) -> Result<(), Ad
 
 /// `user list`: a table, or `{"users": [...]}` with `--json`. A user without a
 /// scope of their own is limited by the client alone: `-` in the table.
-async fn list(store: &SqlStore, json: JsonFlag) -> Result<(), AdminError> {
-    let users = store.list_users().await?;
+async fn list(manager: &Manager, json: JsonFlag) -> Result<(), AdminError> {
+    let users = manager.all_users().await?;
     if json.json {
         let users: Vec<Value> = users.iter().map(user_json).collect();
         return write_stdout(&format!("{}\n", json!({ "users": users })));
@@ -65,9 +65,9 @@ async fn list(store: &SqlStore, json: JsonFlag) -> Result<(), AdminError> {
 
 /// `user update`: a new password, a new scope, or the scope removed; prints the
 /// user as `create` does.
-async fn update(store: &SqlStore, args: UpdateUser) -> Result<(), AdminError> {
-    let scope = match (args.scope.as_deref(), args.clear_scope) {
-        (Some(text), _) => Some(Some(parse_user_scope(text)?)),
+async fn update(manager: &Manager, args: UpdateUser) -> Result<(), AdminError> {
+    let scope = match (args.scope, args.clear_scope) {
+        (Some(text), _) => Some(Some(text)),
         (None, true) => Some(None),
         (None, false) => None,
     };
@@ -76,17 +76,17 @@ async fn update(store: &SqlStore, args: UpdateUser) -> Result<(), AdminError> {
             "nothing to change: give --password-stdin, --scope or --clear-scope",
         ));
     }
-    let password_hash = if args.password_stdin {
-        let password = read_stdin_secret("--password-stdin", MIN_PASSWORD_LEN)?;
-        Some(SecretHash::argon2id(&password, &SystemRandom).map_err(AdminError::failed)?)
+    let password = if args.password_stdin {
+        Some(read_stdin_secret("--password-stdin", MIN_PASSWORD_LEN)?)
     } else {
         None
     };
-    let changes = UserChanges { password_hash, scope };
-    let user = store
-        .update_user(&args.username, &changes, SystemClock.now())
-        .await?
-        .ok_or_else(|| not_found(&args.username))?;
+    let patch = UserPatch {
+        password,
+        scope,
+        disabled: None,
+    };
+    let user = manager.update_user(&Actor::Cli, &args.username, patch).await?;
     print(&user_json(&user), args.json)
 }
 
@@ -94,51 +94,18 @@ fn not_found(username: &str) -> AdminError {
     AdminError::failed(format!("no user named {username:?}"))
 }
 
-async fn create(store: &SqlStore, args: CreateUser) -> Result<(), AdminError> {
-    let rng = SystemRandom;
-    if args.username.is_empty() || args.username.len() > 255 || args.username.contains('\0') {
-        return Err(AdminError::usage("--username must be 1 to 255 characters"));
-    }
-    let scope = args.scope.as_deref().map(parse_user_scope).transpose()?;
+async fn create(manager: &Manager, args: CreateUser) -> Result<(), AdminError> {
     let password = read_stdin_secret("--password-stdin", MIN_PASSWORD_LEN)?;
-    let password_hash = SecretHash::argon2id(&password, &rng).map_err(AdminError::failed)?;
-    let user = User {
-        id: UserId(random_hex(&rng as &dyn Random, 16)),
+    let new = NewUser {
         username: args.username,
-        password_hash,
-        scope,
-        disabled: false,
-        created_at: SystemClock.now(),
+        password,
+        scope: args.scope,
     };
-    store.insert_user(&user).await.map_err(|e| match e {
-        StoreError::Conflict(_) => {
-            AdminError::failed(format!("a user named {:?} exists already", user.username))
-        }
-        other => other.into(),
-    })?;
+    let user = manager.create_user(&Actor::Cli, new).await?;
     print(&user_json(&user), args.json)
 }
 
-/// `--scope`: at least one scope. An empty one would be stored as no restriction
-/// (see the store's `users.rs`), the opposite of what it seems to ask.
-fn parse_user_scope(text: &str) -> Result<Scope, AdminError> {
-    let scope = Scope::parse(text).map_err(|e| AdminError::usage(format!("--scope: {}", e.description())))?;
-    if scope.is_empty() {
-        return Err(AdminError::usage(
-            "--scope: name at least one scope, or leave --scope out for a user limited only by the client",
-        ));
-    }
-    Ok(scope)
-}
-
-/// A user as shown by the CLI: never the password hash. `scope` is null for a user
-/// limited only by the client.
+/// A user as shown by the CLI: [`UserView`], as the API shows it.
 fn user_json(user: &User) -> Value {
-    json!({
-        "user_id": user.id.0,
-        "username": user.username,
-        "scope": user.scope.as_ref().map(Scope::to_string),
-        "disabled": user.disabled,
-        "created_at": user.created_at,
-    })
+    serde_json::to_value(UserView::from(user)).unwrap_or_default()
 }
