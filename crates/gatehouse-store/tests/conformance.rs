@@ -2,12 +2,16 @@
 //! backends: `sqlite::…` on a SQLite file in a temporary directory, `postgres::…` on a
 //! fresh database of the PostgreSQL server named by `GATEHOUSE_TEST_DATABASE_URL`,
 //! created for the test and dropped after (skipped, and saying so, without it). Core's
-//! own tests run the same suite on the in-memory store.
+//! own tests run the same suite on the in-memory store. The SQL store's own methods,
+//! beyond the traits, are tested here too, on the same databases ([`store_api`]).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::ops::Deref;
 
 use gatehouse_store::{PoolOptions, SqlStore};
+
+#[macro_use]
+mod store_api;
 
 /// Names the PostgreSQL server the PostgreSQL cases run on.
 const PG_URL_VAR: &str = "GATEHOUSE_TEST_DATABASE_URL";
@@ -124,6 +128,7 @@ mod sqlite {
     }
 
     gatehouse_core::store_conformance_tests!(open);
+    store_api_tests!(open);
 }
 
 mod postgres {
@@ -146,4 +151,5 @@ mod postgres {
     }
 
     gatehouse_core::store_conformance_tests!(open);
+    store_api_tests!(open);
 }
