@@ -1,0 +1,582 @@
+//! Dynamic client registration (RFC 7591) and its management protocol (RFC 7592): which
+//! metadata a client may register with, and reading, replacing and deleting a
+//! registration with its registration access token.
+//!
+//! What a registrant can get is deliberately less than what an operator can give:
+//! - a generated secret, used by HTTP Basic or in the body (`client_secret_basic`,
+//!   `client_secret_post`); no other authentication method is served yet;
+//! - the `client_credentials` and `refresh_token` grants; `password` asks users to
+//!   trust the client with their passwords, which no stranger has earned;
+//! - any scope but a `gatehouse:*` one, which governs this server itself.
+//!
+//! Nothing a registrant sends is ever fetched or dereferenced: `jwks_uri` is refused,
+//! `logo_uri`, `tos_uri` and other members this server does not use are ignored
+//! (RFC 7591 §2), and redirect URIs are only checked for their form. Registration
+//! cannot make the server send a request anywhere.
+//!
+//! The registration access token (RFC 7592 §3) is `ghm_` and 256 random bits, stored as
+//! its SHA-256 digest only and compared in constant time. A missing or wrong token
+//! and an unknown client id are the same refusal, so nobody learns which clients
+//! exist.
+
+use gatehouse_core::store::{ClientLookup as _, ClientStore as _};
+use gatehouse_core::tokens::MintedToken;
+use gatehouse_core::{Client, ClientId, ClientSecret, GrantType, GrantTypes, Scope, SecretHash};
+use gatehouse_store::ClientChanges;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use url::{Host, Url};
+
+use super::clients::{check_not_reserved, conflict_on_id};
+use super::{audit, check_text, Actor, ManageError, Manager, NewClient};
+
+/// The prefix of registration access tokens: says what a leaked one is, and lets
+/// secret scanners find it.
+pub const REGISTRATION_TOKEN_PREFIX: &str = "ghm_";
+
+/// The grants a registered client may have.
+pub const REGISTRABLE_GRANTS: [GrantType; 2] = [GrantType::ClientCredentials, GrantType::RefreshToken];
+
+/// Client metadata as a registrant sent it (RFC 7591 §2). A member that is absent or
+/// `null` is `None`; members this server does not use are ignored, as §2 requires.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct ClientMetadata {
+    /// RFC 7592 §2.2: in an update, the client's own id, if given.
+    pub client_id: Option<String>,
+    /// A name for people; the client id when absent.
+    pub client_name: Option<String>,
+    /// Grant type names; `["client_credentials"]` when absent.
+    pub grant_types: Option<Vec<String>>,
+    /// Must be absent or empty: no grant served here uses the authorization endpoint.
+    pub response_types: Option<Vec<String>>,
+    /// Space-separated scopes the client may ask for; none when absent.
+    pub scope: Option<String>,
+    /// `client_secret_basic` (the default) or `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Checked, not kept.
+    pub redirect_uris: Option<Vec<String>>,
+    /// Refused: its only use is `private_key_jwt`, not served yet.
+    pub jwks: Option<IgnoredAny>,
+    /// Refused, and never fetched.
+    pub jwks_uri: Option<IgnoredAny>,
+}
+
+impl ClientMetadata {
+    /// The members given, for the audit event (names, never values).
+    fn fields(&self) -> Vec<&'static str> {
+        [
+            ("client_name", self.client_name.is_some()),
+            ("grant_types", self.grant_types.is_some()),
+            ("response_types", self.response_types.is_some()),
+            ("scope", self.scope.is_some()),
+            (
+                "token_endpoint_auth_method",
+                self.token_endpoint_auth_method.is_some(),
+            ),
+            ("redirect_uris", self.redirect_uris.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+}
+
+/// How a registered client authenticates at the token endpoint (RFC 7591 §2). Both
+/// are a secret, and every client with a secret may use either: the method is
+/// answered as registered, not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// HTTP Basic (RFC 6749 §2.3.1).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the body.
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    /// The metadata value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// Why a registration request was refused or failed.
+#[derive(Debug)]
+pub enum RegistrationError {
+    /// RFC 7591 §3.2.2 `invalid_client_metadata`: "The value of one of the client
+    /// metadata fields is invalid and the server has rejected this request."
+    InvalidMetadata {
+        /// The member at fault.
+        field: &'static str,
+        /// What is wrong, for people (never echoes the value).
+        problem: String,
+    },
+    /// RFC 7591 §3.2.2 `invalid_redirect_uri`: "The value of one or more redirection
+    /// URIs is invalid."
+    InvalidRedirectUri(String),
+    /// RFC 7592 §2 (RFC 6750 §3.1 `invalid_token`): no registration access token, a
+    /// wrong one, or no such client; one answer for all three.
+    InvalidToken,
+    /// The database failed, or the work could not be done.
+    Failed(ManageError),
+}
+
+impl RegistrationError {
+    fn metadata(field: &'static str, problem: impl Into<String>) -> Self {
+        Self::InvalidMetadata {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl From<ManageError> for RegistrationError {
+    fn from(err: ManageError) -> Self {
+        match err {
+            ManageError::Invalid { field, problem } => Self::InvalidMetadata { field, problem },
+            other => Self::Failed(other),
+        }
+    }
+}
+
+impl From<gatehouse_core::StoreError> for RegistrationError {
+    fn from(err: gatehouse_core::StoreError) -> Self {
+        Self::Failed(ManageError::Store(err))
+    }
+}
+
+/// A registration as answered: the client, and the credentials shown this once.
+#[derive(Debug)]
+pub struct Registered {
+    /// The client as stored.
+    pub client: Client,
+    /// Its secret: at registration only (RFC 7591 §3.2.1).
+    pub client_secret: Option<ClientSecret>,
+    /// A new registration access token: at registration and after a replacement
+    /// (RFC 7592 §2.2); never on a read.
+    pub registration_access_token: Option<ClientSecret>,
+    /// The authentication method, as registered (a read answers the default).
+    pub auth_method: AuthMethod,
+}
+
+/// Metadata checked: what the client will be.
+#[derive(Debug)]
+struct Checked {
+    name: Option<String>,
+    scope: Scope,
+    grant_types: GrantTypes,
+    auth_method: AuthMethod,
+}
+
+/// Checks metadata against what this server lets a client register.
+fn check_metadata(metadata: &ClientMetadata) -> Result<Checked, RegistrationError> {
+    if let Some(name) = &metadata.client_name {
+        check_text("client_name", name)?;
+    }
+    let grant_types = match &metadata.grant_types {
+        None => [GrantType::ClientCredentials].into_iter().collect(),
+        Some(names) => registrable_grants(names)?,
+    };
+    if metadata
+        .response_types
+        .as_ref()
+        .is_some_and(|types| !types.is_empty())
+    {
+        return Err(RegistrationError::metadata(
+            "response_types",
+            "must be empty: no grant served here uses the authorization endpoint",
+        ));
+    }
+    let scope = Scope::parse(metadata.scope.as_deref().unwrap_or(""))
+        .map_err(|e| RegistrationError::metadata("scope", e.description()))?;
+    check_not_reserved("scope", &scope)?;
+    let auth_method = match metadata.token_endpoint_auth_method.as_deref() {
+        None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
+        Some("client_secret_post") => AuthMethod::ClientSecretPost,
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "token_endpoint_auth_method",
+                "is not supported: use client_secret_basic or client_secret_post",
+            ))
+        }
+    };
+    if metadata.jwks.is_some() {
+        return Err(RegistrationError::metadata(
+            "jwks",
+            "is not supported: it serves private_key_jwt, which this server does not offer yet",
+        ));
+    }
+    if metadata.jwks_uri.is_some() {
+        return Err(RegistrationError::metadata(
+            "jwks_uri",
+            "is not supported: it serves private_key_jwt, which this server does not offer yet",
+        ));
+    }
+    for (index, uri) in metadata.redirect_uris.iter().flatten().enumerate() {
+        check_redirect_uri(uri).map_err(|problem| {
+            RegistrationError::InvalidRedirectUri(format!("redirect_uris[{index}] {problem}"))
+        })?;
+    }
+    Ok(Checked {
+        name: metadata.client_name.clone(),
+        scope,
+        grant_types,
+        auth_method,
+    })
+}
+
+fn registrable_grants(names: &[String]) -> Result<GrantTypes, RegistrationError> {
+    let refused = || {
+        let allowed: Vec<&str> = REGISTRABLE_GRANTS.iter().map(|g| g.as_str()).collect();
+        RegistrationError::metadata(
+            "grant_types",
+            format!("a registered client may have only {}", allowed.join(" and ")),
+        )
+    };
+    let mut grants = GrantTypes::default();
+    for name in names {
+        let grant = name.parse::<GrantType>().map_err(|()| refused())?;
+        if !REGISTRABLE_GRANTS.contains(&grant) {
+            return Err(refused());
+        }
+        grants.insert(grant);
+    }
+    if grants.is_empty() {
+        return Err(RegistrationError::metadata(
+            "grant_types",
+            "name at least one grant type",
+        ));
+    }
+    Ok(grants)
+}
+
+/// A redirect URI as RFC 6749 §3.1.2 and RFC 8252 §7.3/§8.3 allow it: absolute,
+/// without a fragment, and `https`, or `http` on a loopback IP literal (a native
+/// app's own listener; `localhost` may resolve elsewhere, RFC 8252 §8.3). Only its
+/// form is checked: nothing is ever fetched.
+fn check_redirect_uri(text: &str) -> Result<(), &'static str> {
+    let url = Url::parse(text).map_err(|_| "is not an absolute URI")?;
+    if url.fragment().is_some() {
+        return Err("has a fragment (RFC 6749 §3.1.2)");
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" => match url.host() {
+            Some(Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            _ => Err("uses http on a host that is not a loopback address: use https"),
+        },
+        _ => Err("must be an https URI, or http on a loopback address"),
+    }
+}
+
+/// A fresh registration access token and the hash to store.
+fn mint_registration_token(rng: &dyn gatehouse_core::Random) -> (ClientSecret, SecretHash) {
+    let minted = MintedToken::generate(REGISTRATION_TOKEN_PREFIX, rng);
+    // MintedToken's digest is the SHA-256 of the value: the same hash SecretHash keeps.
+    (
+        ClientSecret::new(minted.value),
+        SecretHash::Sha256(minted.digest.0),
+    )
+}
+
+/// Metadata that passed [`Manager::check_registration`]: what a new client will be.
+#[derive(Debug)]
+pub struct CheckedRegistration {
+    checked: Checked,
+    fields: Vec<&'static str>,
+}
+
+/// Proof that a request holds the registration access token of a client
+/// ([`Manager::authorize_registration`]); the RFC 7592 operations take nothing else.
+#[derive(Debug)]
+pub struct RegistrationAccess {
+    client_id: ClientId,
+}
+
+impl RegistrationAccess {
+    /// The client whose token was presented.
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+}
+
+impl Manager {
+    /// Checks the metadata of a registration (RFC 7591 §2) and writes nothing, so a
+    /// front end can count only acceptable registrations against a limit before
+    /// [`Manager::register_client`] writes one.
+    pub fn check_registration(
+        &self,
+        metadata: &ClientMetadata,
+    ) -> Result<CheckedRegistration, RegistrationError> {
+        Ok(CheckedRegistration {
+            checked: check_metadata(metadata)?,
+            fields: metadata.fields(),
+        })
+    }
+
+    /// Registers a client (RFC 7591 §3.1) for `actor`: generates the id, secret and
+    /// registration access token, and inserts the client with the token's hash in
+    /// one transaction.
+    pub async fn register_client(
+        &self,
+        actor: &Actor,
+        registration: CheckedRegistration,
+    ) -> Result<Registered, RegistrationError> {
+        let CheckedRegistration { checked, fields } = registration;
+        let id = crate::admin::random_hex(self.rng().as_ref(), 16);
+        let new = NewClient {
+            name: checked.name.unwrap_or_else(|| id.clone()),
+            client_id: Some(id),
+            scope: Some(checked.scope.to_string()),
+            grant_types: Some(checked.grant_types),
+            ..NewClient::default()
+        };
+        let created = self.build_client(new).await?;
+        let (token, token_hash) = mint_registration_token(self.rng().as_ref());
+        self.store()
+            .register_client(&created.client, &token_hash)
+            .await
+            .map_err(|e| conflict_on_id(e, &created.client.id))?;
+        audit(actor, "registration.create", created.client.id.as_str(), &fields);
+        Ok(Registered {
+            client: created.client,
+            client_secret: Some(created.secret),
+            registration_access_token: Some(token),
+            auth_method: checked.auth_method,
+        })
+    }
+
+    /// Checks that `token` is the registration access token of client `id` (RFC 7592
+    /// §1), before anything else of the request is looked at. An id that is no client
+    /// id, no such client, a client an operator created, and a wrong or missing token
+    /// are all [`RegistrationError::InvalidToken`]: the answer never tells whether a
+    /// client exists.
+    pub async fn authorize_registration(
+        &self,
+        id: &str,
+        token: Option<&str>,
+    ) -> Result<RegistrationAccess, RegistrationError> {
+        let client_id = ClientId::parse(id).ok_or(RegistrationError::InvalidToken)?;
+        let stored = self.store().registration_token(&client_id).await?;
+        let presented = ClientSecret::new(token.unwrap_or_default());
+        // Compared whether or not there is a hash, so that both cost the same work;
+        // the comparison itself is constant-time.
+        let unmatchable = SecretHash::Sha256([0; 32]);
+        let matches = stored.as_ref().unwrap_or(&unmatchable).verify(&presented);
+        match (matches, stored, token) {
+            (true, Some(_), Some(_)) => Ok(RegistrationAccess { client_id }),
+            _ => Err(RegistrationError::InvalidToken),
+        }
+    }
+
+    /// The registration (RFC 7592 §2.1): the client's metadata, without its secret or
+    /// registration access token.
+    pub async fn read_registration(
+        &self,
+        access: &RegistrationAccess,
+    ) -> Result<Registered, RegistrationError> {
+        let client = self
+            .store()
+            .find_client(&access.client_id)
+            .await?
+            .ok_or(RegistrationError::InvalidToken)?;
+        Ok(Registered {
+            client: Client::clone(&client),
+            client_secret: None,
+            registration_access_token: None,
+            auth_method: AuthMethod::default(),
+        })
+    }
+
+    /// Replaces the metadata of a registration (RFC 7592 §2.2): members left out
+    /// return to their defaults. The client keeps its secret; a new registration
+    /// access token is stored in the same statement as the metadata, so the old one
+    /// stops working exactly when the change is made.
+    pub async fn replace_registration(
+        &self,
+        access: RegistrationAccess,
+        metadata: ClientMetadata,
+    ) -> Result<Registered, RegistrationError> {
+        let id = access.client_id.as_str();
+        if metadata.client_id.as_deref().is_some_and(|given| given != id) {
+            return Err(RegistrationError::metadata(
+                "client_id",
+                "does not match the client being updated (RFC 7592 §2.2)",
+            ));
+        }
+        let checked = check_metadata(&metadata)?;
+        let (token, token_hash) = mint_registration_token(self.rng().as_ref());
+        let changes = ClientChanges {
+            name: Some(checked.name.unwrap_or_else(|| id.to_owned())),
+            scope: Some(checked.scope),
+            grant_types: Some(checked.grant_types),
+            registration_token_hash: Some(token_hash),
+            ..ClientChanges::default()
+        };
+        let client = self
+            .store()
+            .update_client(&access.client_id, &changes, self.clock().now())
+            .await?
+            .ok_or(RegistrationError::InvalidToken)?;
+        audit(
+            &Actor::Client(id.to_owned()),
+            "registration.update",
+            id,
+            &metadata.fields(),
+        );
+        Ok(Registered {
+            client,
+            client_secret: None,
+            registration_access_token: Some(token),
+            auth_method: checked.auth_method,
+        })
+    }
+
+    /// Deletes a registered client and every token it holds (RFC 7592 §2.3).
+    pub async fn delete_registration(&self, access: RegistrationAccess) -> Result<(), RegistrationError> {
+        if !self
+            .store()
+            .delete_client(&access.client_id, self.clock().now())
+            .await?
+        {
+            return Err(RegistrationError::InvalidToken);
+        }
+        let id = access.client_id.as_str();
+        audit(&Actor::Client(id.to_owned()), "registration.delete", id, &[]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(json: serde_json::Value) -> ClientMetadata {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn refused_field(json: serde_json::Value) -> &'static str {
+        match check_metadata(&metadata(json)) {
+            Err(RegistrationError::InvalidMetadata { field, .. }) => field,
+            other => panic!("not invalid_client_metadata: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_fill_what_is_absent() {
+        let checked = check_metadata(&ClientMetadata::default()).unwrap();
+        assert_eq!(checked.name, None);
+        assert!(checked.scope.is_empty());
+        assert_eq!(
+            checked.grant_types,
+            [GrantType::ClientCredentials].into_iter().collect::<GrantTypes>()
+        );
+        assert_eq!(checked.auth_method, AuthMethod::ClientSecretBasic);
+    }
+
+    #[test]
+    fn accepted_metadata_and_ignored_members() {
+        let checked = check_metadata(&metadata(serde_json::json!({
+            "client_name": "Robot",
+            "grant_types": ["client_credentials", "refresh_token"],
+            "response_types": [],
+            "scope": "write read",
+            "token_endpoint_auth_method": "client_secret_post",
+            "redirect_uris": ["https://a.example/cb", "http://127.0.0.1:9000/cb", "http://[::1]/cb"],
+            "jwks": null,
+            "logo_uri": "https://a.example/logo.png",
+            "client_secret": "ignored",
+        })))
+        .unwrap();
+        assert_eq!(checked.name.as_deref(), Some("Robot"));
+        assert_eq!(checked.scope.to_string(), "read write");
+        assert!(checked.grant_types.contains(GrantType::RefreshToken));
+        assert_eq!(checked.auth_method, AuthMethod::ClientSecretPost);
+    }
+
+    #[test]
+    fn refused_metadata_names_the_member() {
+        use serde_json::json;
+        assert_eq!(refused_field(json!({"scope": "read gatehouse:admin"})), "scope");
+        assert_eq!(refused_field(json!({"scope": "gatehouse:register"})), "scope");
+        assert_eq!(refused_field(json!({"scope": "a\"b"})), "scope");
+        assert_eq!(refused_field(json!({"grant_types": ["password"]})), "grant_types");
+        assert_eq!(
+            refused_field(json!({"grant_types": ["client_credentials", "implicit"]})),
+            "grant_types"
+        );
+        assert_eq!(refused_field(json!({"grant_types": []})), "grant_types");
+        assert_eq!(
+            refused_field(json!({"response_types": ["code"]})),
+            "response_types"
+        );
+        assert_eq!(
+            refused_field(json!({"token_endpoint_auth_method": "private_key_jwt"})),
+            "token_endpoint_auth_method"
+        );
+        assert_eq!(
+            refused_field(json!({"token_endpoint_auth_method": "none"})),
+            "token_endpoint_auth_method"
+        );
+        assert_eq!(refused_field(json!({"jwks": {"keys": []}})), "jwks");
+        assert_eq!(
+            refused_field(json!({"jwks_uri": "https://a.example/jwks.json"})),
+            "jwks_uri"
+        );
+        assert_eq!(refused_field(json!({"client_name": ""})), "client_name");
+        assert_eq!(refused_field(json!({"client_name": "a\u{7}b"})), "client_name");
+    }
+
+    #[test]
+    fn redirect_uris_are_checked_for_their_form() {
+        for good in [
+            "https://a.example/cb",
+            "https://a.example:8443/cb?x=1",
+            "http://127.0.0.1/cb",
+            "http://127.9.9.9:1234/",
+            "http://[::1]:9000/cb",
+        ] {
+            assert_eq!(check_redirect_uri(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "not a uri",
+            "/cb",
+            "https://a.example/cb#frag",
+            "https://a.example/cb#",
+            "http://evil.example/cb",
+            "http://localhost/cb",
+            "http://10.0.0.1/cb",
+            "ftp://a.example/cb",
+            "com.example.app:/cb",
+            "javascript:alert(1)",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+        let refused = check_metadata(&metadata(serde_json::json!({
+            "redirect_uris": ["https://a.example/cb", "http://evil.example/cb"],
+        })));
+        match refused {
+            Err(RegistrationError::InvalidRedirectUri(problem)) => {
+                assert!(problem.starts_with("redirect_uris[1]"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_registration_token_is_prefixed_256_bits_and_its_hash() {
+        let rng = gatehouse_core::SystemRandom;
+        let (token, hash) = mint_registration_token(&rng);
+        let value = token.expose();
+        assert!(value.starts_with(REGISTRATION_TOKEN_PREFIX));
+        assert_eq!(value.len(), REGISTRATION_TOKEN_PREFIX.len() + 43);
+        assert_eq!(hash, SecretHash::sha256(&token));
+        assert!(hash.verify(&token));
+        assert!(!hash.verify(&ClientSecret::new(format!("{value}x"))));
+    }
+}
