@@ -23,7 +23,7 @@ use gatehouse_core::SigningAlg;
 use gatehouse_store::Backend;
 
 use super::source::Source;
-use super::{ConfigError, LogFormat, TrustedProxies};
+use super::{ConfigError, LogFormat, RegistrationMode, TrustedProxies};
 
 /// Longest token lifetime accepted: ten years.
 pub const MAX_TTL: i64 = 10 * 365 * 24 * 3600;
@@ -302,6 +302,15 @@ settings! {
     refresh_token_ttl: i64 = default "2592000",
         parse ttl, value "SECONDS", on Serve;
 
+    /// Dynamic client registration (RFC 7591, RFC 7592) at `/oauth/register`: `off`,
+    /// `token` (needs an access token of this server with scope `gatehouse:register`)
+    /// or `open` (anyone, at most 10 a minute per address).
+    ///
+    /// Registered clients get a generated secret and never a `gatehouse:*` scope. See
+    /// [Dynamic client registration](protocol.md#dynamic-client-registration).
+    registration: RegistrationMode = default "off",
+        parse registration_mode, value "MODE", on Serve;
+
     /// The algorithm of new signing keys: `ES256`, `EdDSA`, `RS256` (2048-bit) or
     /// `PS256` (2048-bit).
     signing_alg: SigningAlg = default "ES256",
@@ -509,6 +518,15 @@ fn log_format(text: &str) -> Result<LogFormat, String> {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
         _ => Err("must be text or json".to_owned()),
+    }
+}
+
+fn registration_mode(text: &str) -> Result<RegistrationMode, String> {
+    match text {
+        "off" => Ok(RegistrationMode::Off),
+        "token" => Ok(RegistrationMode::Token),
+        "open" => Ok(RegistrationMode::Open),
+        _ => Err("must be off, token or open".to_owned()),
     }
 }
 

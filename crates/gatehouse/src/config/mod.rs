@@ -76,6 +76,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// Who may register a client at `/oauth/register` (RFC 7591).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegistrationMode {
+    /// Nobody: the endpoint does not exist.
+    #[default]
+    Off,
+    /// Holders of an access token of this server with scope `gatehouse:register`
+    /// (RFC 7591 §3: an initial access token).
+    Token,
+    /// Anyone, within a per-address limit.
+    Open,
+}
+
 /// Where the master key comes from.
 #[derive(Debug, Clone)]
 pub enum MasterKeySource {
@@ -181,6 +194,8 @@ pub struct Settings {
     pub pool: PoolOptions,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// Dynamic client registration.
+    pub registration: RegistrationMode,
 }
 
 impl Settings {
@@ -288,6 +303,7 @@ impl Settings {
                 statement_timeout: values.database_statement_timeout,
             },
             trusted_proxies: values.trusted_proxies.unwrap_or_default(),
+            registration: values.registration,
         })
     }
 
