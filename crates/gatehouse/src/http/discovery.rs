@@ -7,12 +7,15 @@ use axum::Json;
 use gatehouse_core::{GrantType, SigningAlg};
 use serde_json::{json, Value};
 
+use super::register::REGISTER_PATH;
 use super::{AppState, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::config::RegistrationMode;
 
-/// The metadata document for `issuer`, built once at start-up.
-pub fn metadata(issuer: &str) -> Value {
+/// The metadata document for `issuer`, built once at start-up; it names the
+/// registration endpoint (RFC 8414 §2, RFC 7591 §3) when `registration` is on.
+pub fn metadata(issuer: &str, registration: RegistrationMode) -> Value {
     let auth_methods = ["client_secret_basic", "client_secret_post"];
-    json!({
+    let mut metadata = json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
@@ -25,7 +28,11 @@ pub fn metadata(issuer: &str) -> Value {
         "response_types_supported": [],
         "access_token_signing_alg_values_supported": SigningAlg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "service_documentation": format!("{issuer}/openapi.json"),
-    })
+    });
+    if registration != RegistrationMode::Off {
+        metadata["registration_endpoint"] = json!(format!("{issuer}{REGISTER_PATH}"));
+    }
+    metadata
 }
 
 /// RFC 8414 §3: the authorization server's metadata.

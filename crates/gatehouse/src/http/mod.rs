@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod ops;
 pub mod params;
 pub mod protection;
+pub mod register;
 pub mod request_log;
 pub mod request_metrics;
 pub mod routes;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub body_timeout: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::config::TrustedProxies,
+    /// Dynamic client registration: its mode and the open-mode limit.
+    pub registration: register::Registration,
 }
 
 impl AppState {
@@ -94,6 +97,9 @@ pub const STANDARD_PATHS: &[&str] = &[
     "/readyz",
     "/metrics",
     "/openapi.json",
+    // Dynamic client registration, and every registration's URI under it.
+    register::REGISTER_PATH,
+    "/oauth/register/",
 ];
 
 /// Every route of the server: the standard endpoints, then the configured `routes`,
@@ -111,8 +117,12 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
         .route("/metrics", get(ops::metrics))
         .route(
             "/openapi.json",
-            get(openapi::openapi_json).layer(Extension(Arc::new(openapi::document(routes)))),
+            get(openapi::openapi_json).layer(Extension(Arc::new(openapi::with_registration(
+                openapi::document(routes),
+                state.registration.mode(),
+            )))),
         );
+    let standard = register::add_routes(standard, &state);
     let app = routes
         .iter()
         .fold(standard, |router, route| {

@@ -214,3 +214,89 @@ fn query_parameters(
 pub async fn openapi_json(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
     Json(doc.as_ref()).into_response()
 }
+
+/// Client metadata a registration takes (RFC 7591 §2); any other member is ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ClientMetadataDoc {
+    /// A name for people; the client id when absent.
+    client_name: Option<String>,
+    /// `client_credentials` (the default) and `refresh_token`.
+    grant_types: Option<Vec<String>>,
+    /// Space-separated scopes the client may ask for; no `gatehouse:*` scope.
+    scope: Option<String>,
+    /// `client_secret_basic` (the default) or `client_secret_post`.
+    token_endpoint_auth_method: Option<String>,
+    /// Absent or empty.
+    response_types: Option<Vec<String>>,
+    /// Checked (`https`, or `http` on a loopback address; no fragment), not kept.
+    redirect_uris: Option<Vec<String>>,
+    /// RFC 7592 update: the client's own id, if given.
+    client_id: Option<String>,
+}
+
+/// A registration (RFC 7591 §3.2.1, RFC 7592 §3).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RegistrationDoc {
+    /// The generated client id.
+    client_id: String,
+    /// The generated secret: in the answer to the registration only.
+    client_secret: Option<String>,
+    /// When the client was registered, seconds since the epoch.
+    client_id_issued_at: i64,
+    /// Always 0: the secret does not expire.
+    client_secret_expires_at: i64,
+    /// `ghm_…`: manages this registration; answered at registration and by each
+    /// replacement, which makes the one before stop working.
+    registration_access_token: Option<String>,
+    /// Where the registration is read, replaced and deleted.
+    registration_client_uri: String,
+    /// A name for people.
+    client_name: String,
+    /// The client's grants.
+    grant_types: Vec<String>,
+    /// The scopes it may ask for, space-separated.
+    scope: String,
+    /// How it authenticates at the token endpoint.
+    token_endpoint_auth_method: String,
+}
+
+struct RegistrationSchemes;
+
+impl Modify for RegistrationSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for name in ["initial_access_token", "registration_access_token"] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// The registration endpoints, described only where they are served.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        super::register::register,
+        super::register::read_registration,
+        super::register::replace_registration,
+        super::register::delete_registration,
+    ),
+    components(schemas(ClientMetadataDoc, RegistrationDoc, ErrorDoc)),
+    modifiers(&RegistrationSchemes),
+)]
+pub struct RegistrationApiDoc;
+
+/// `doc`, with the registration endpoints when `mode` serves them.
+pub fn with_registration(
+    mut doc: utoipa::openapi::OpenApi,
+    mode: crate::config::RegistrationMode,
+) -> utoipa::openapi::OpenApi {
+    if mode != crate::config::RegistrationMode::Off {
+        doc.merge(RegistrationApiDoc::openapi());
+    }
+    doc
+}
