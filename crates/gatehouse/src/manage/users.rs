@@ -66,7 +66,7 @@ fn parse_user_scope(text: &str) -> Result<Scope, ManageError> {
     if scope.is_empty() {
         return Err(ManageError::invalid(
             "scope",
-            "name at least one scope, or none for a user limited only by the client",
+            "name at least one scope, or leave the scope out for a user limited only by the client",
         ));
     }
     Ok(scope)

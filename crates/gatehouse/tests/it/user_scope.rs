@@ -120,6 +120,6 @@ backend_tests! {
             )
             .await;
         assert_eq!(out.code(), Some(2), "{out:#?}");
-        assert!(out.stderr.contains("leave --scope out"), "{out:#?}");
+        assert!(out.stderr.contains("--scope: name at least one scope, or leave the scope out"), "{out:#?}");
     }
 }
