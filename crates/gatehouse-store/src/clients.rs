@@ -149,9 +149,12 @@ impl ClientStore for SqlStore {
             if deleted == 1 {
                 // Its stored tokens go (rotation reads no revocation mark, so a client
                 // re-created with this id could otherwise refresh them), and the mark
-                // ends its JWTs, which are not stored.
+                // ends its JWTs, which are not stored. Refresh tokens go by their
+                // logins (both indexed); one whose login is gone is dead already, as
+                // rotation needs the login, and goes when it expires.
                 for sql in [
-                    "DELETE FROM refresh_tokens WHERE client_id = $1",
+                    "DELETE FROM refresh_tokens WHERE family_id IN \
+                     (SELECT family_id FROM token_families WHERE client_id = $1)",
                     "DELETE FROM opaque_access_tokens WHERE client_id = $1",
                     "DELETE FROM token_families WHERE client_id = $1",
                 ] {
