@@ -74,6 +74,11 @@ pub struct Registration {
     /// deleted client's credentials to stop working immediately, and a replacement
     /// should not wait for the change feed either (other nodes follow it as always).
     clients: Arc<CachedClients>,
+    /// RFC 7592 changes on this node, one at a time: the registration token is
+    /// checked, then the change written (the store has no conditional update on the
+    /// token), so two changes with one token must not interleave. Held for the check
+    /// and the write only, never while a body arrives.
+    changes: tokio::sync::Mutex<()>,
 }
 
 impl Registration {
@@ -85,6 +90,7 @@ impl Registration {
             endpoint: format!("{issuer}{REGISTER_PATH}"),
             open_limit: (mode == RegistrationMode::Open).then(OpenLimit::new),
             clients,
+            changes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -278,11 +284,20 @@ pub async fn replace_registration(
     Path(client_id): Path<String>,
     request: Request,
 ) -> Result<Response, RegisterError> {
-    let access = state
+    let token = bearer(request.headers()).map(str::to_owned);
+    // Checked before the body is read, so a stranger learns nothing from its parsing.
+    state
         .manager
-        .authorize_registration(&client_id, bearer(request.headers()))
+        .authorize_registration(&client_id, token.as_deref())
         .await?;
     let metadata = read_metadata(request, state.body_timeout).await?;
+    // Checked again with the change, one change at a time: of concurrent updates
+    // with one token, one wins and the others find the token replaced.
+    let _one_at_a_time = state.registration.changes.lock().await;
+    let access = state
+        .manager
+        .authorize_registration(&client_id, token.as_deref())
+        .await?;
     let registered = state.manager.replace_registration(access, metadata).await?;
     state.registration.clients.invalidate(&registered.client.id);
     Ok(answer(StatusCode::OK, &state, &registered))
@@ -305,6 +320,7 @@ pub async fn delete_registration(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, RegisterError> {
+    let _one_at_a_time = state.registration.changes.lock().await;
     let access = state
         .manager
         .authorize_registration(&client_id, bearer(&headers))
