@@ -114,20 +114,27 @@ pub fn parse_routes(value: &toml::Value) -> Result<Vec<Route>, ConfigError> {
 }
 
 /// Checks that no route takes a path the server serves anyway (`reserved`): the
-/// server calls this with its own paths before it binds.
+/// server calls this with its own paths before it binds. An entry that ends with `/`
+/// reserves a whole tree: `/admin/v1/` takes `/admin/v1` and every path under it.
 pub fn check_reserved(routes: &[Route], reserved: &[&str]) -> Result<(), ConfigError> {
+    let taken = |path: &str| {
+        reserved.iter().find(|&&entry| match entry.strip_suffix('/') {
+            Some(tree) if !tree.is_empty() => path == tree || path.starts_with(entry),
+            _ => path == entry,
+        })
+    };
     match routes
         .iter()
         .enumerate()
-        .find(|(_, route)| reserved.contains(&route.path.as_str()))
+        .find_map(|(index, route)| taken(&route.path).map(|entry| (index, route, entry)))
     {
-        Some((index, route)) => Err(ConfigError::new(
+        Some((index, route, entry)) => Err(ConfigError::new(
             "routes",
             format!(
                 "route {} ({:?}): clashes with the standard endpoint {}",
                 index + 1,
                 route.path,
-                route.path
+                entry.strip_suffix('/').unwrap_or(entry)
             ),
         )),
         None => Ok(()),
@@ -285,7 +292,7 @@ fn parse_methods(methods: &[toml::Value]) -> Result<(bool, bool), String> {
 mod tests {
     use super::*;
 
-    const RESERVED: &[&str] = &["/oauth/token", "/healthz"];
+    const RESERVED: &[&str] = &["/oauth/token", "/healthz", "/admin/v1/"];
 
     fn parse(text: &str) -> Result<Vec<Route>, ConfigError> {
         let table: toml::Table = text.parse().unwrap();
@@ -356,6 +363,14 @@ mod tests {
             (
                 "[[routes]]\npath = \"/oauth/token\"\nendpoint = \"token\"",
                 "route 1 (\"/oauth/token\"): clashes with the standard endpoint /oauth/token",
+            ),
+            (
+                "[[routes]]\npath = \"/admin/v1/clients\"\nendpoint = \"token\"",
+                "route 1 (\"/admin/v1/clients\"): clashes with the standard endpoint /admin/v1",
+            ),
+            (
+                "[[routes]]\npath = \"/admin/v1\"\nendpoint = \"token\"",
+                "route 1 (\"/admin/v1\"): clashes with the standard endpoint /admin/v1",
             ),
             (
                 "[[routes]]\npath = \"/a\"\nendpoint = \"token\"\n[[routes]]\npath = \"/a\"\nendpoint = \"revoke\"",

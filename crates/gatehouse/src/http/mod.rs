@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, shared state, and the middleware every request passes.
 //! Handlers parse, call the core, and map the result; they decide nothing.
 
+pub mod admin;
 pub mod bearer_guard;
 pub mod client_address;
 pub mod client_auth;
@@ -86,6 +87,7 @@ pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 
 /// Every path the server serves on its own; a `[[routes]]` entry may use none of them.
+/// An entry ending in `/` is a tree (`config::routes::check_reserved`).
 pub const STANDARD_PATHS: &[&str] = &[
     TOKEN_PATH,
     REVOKE_PATH,
@@ -100,6 +102,8 @@ pub const STANDARD_PATHS: &[&str] = &[
     // Dynamic client registration, and every registration's URI under it.
     register::REGISTER_PATH,
     "/oauth/register/",
+    // The admin API: `/admin/v1` and every path under it ([`admin::PREFIX`]).
+    "/admin/v1/",
 ];
 
 /// Every route of the server: the standard endpoints, then the configured `routes`,
@@ -121,7 +125,8 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
                 openapi::document(routes),
                 state.registration.mode(),
             )))),
-        );
+        )
+        .merge(admin::router(&state));
     let standard = register::add_routes(standard, &state);
     let app = routes
         .iter()
