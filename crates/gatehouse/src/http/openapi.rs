@@ -123,6 +123,7 @@ pub struct ApiDoc;
 /// serves `GET`, the parameters in the query string.
 pub fn document(routes: &[Route]) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    doc.merge(AdminApiDoc::openapi());
     for (index, route) in routes.iter().enumerate() {
         let (standard, params) = match route.endpoint {
             Endpoint::Token => (super::TOKEN_PATH, TokenRequestDoc::name()),
@@ -207,6 +208,122 @@ fn query_parameters(
         })
         .collect()
 }
+
+/// The admin API's token: one this server issues (`client_credentials` to a client
+/// registered with the scope), checked at each request, revocation honoured at once.
+struct AdminSecurity;
+
+impl Modify for AdminSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes};
+        let scopes = Scopes::from_iter([
+            (
+                super::admin::ADMIN_SCOPE,
+                "Read and change clients, users and keys",
+            ),
+            (super::admin::ADMIN_READ_SCOPE, "Read them only (GET)"),
+        ]);
+        // The guard's answers, common to every operation (RFC 6750 §3.1), and the
+        // per-address limit before it.
+        let guard_answers = [
+            (
+                "401",
+                "No token (bare challenge), or one that is invalid, expired or revoked (`invalid_token`)",
+            ),
+            (
+                "403",
+                "The token lacks the scope (`insufficient_scope`; the challenge names it)",
+            ),
+            (
+                "429",
+                "Too many requests from this address: wait Retry-After seconds",
+            ),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with(super::admin::PREFIX) {
+                continue;
+            }
+            let operations = [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in guard_answers {
+                    let body = if status == "429" { "ProblemDoc" } else { "ErrorDoc" };
+                    let media = if status == "429" {
+                        "application/problem+json"
+                    } else {
+                        "application/json"
+                    };
+                    let response = utoipa::openapi::ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            media,
+                            utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name(body))),
+                        )
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .insert(status.to_owned(), response.into());
+                }
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    super::TOKEN_PATH,
+                    scopes,
+                ))],
+                "An access token of this server, sent as `Authorization: Bearer` (RFC 6750). \
+                 A client gets these scopes only when registered with them.",
+            )),
+        );
+    }
+}
+
+/// The admin API, `/admin/v1`. Errors other than the bearer challenges (401, 403)
+/// are RFC 9457 problem details.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        super::admin::clients::list,
+        super::admin::clients::create,
+        super::admin::clients::show,
+        super::admin::clients::update,
+        super::admin::clients::delete,
+        super::admin::clients::rotate_secret,
+        super::admin::clients::revoke_tokens,
+        super::admin::users::list,
+        super::admin::users::create,
+        super::admin::users::show,
+        super::admin::users::update,
+        super::admin::users::delete,
+        super::admin::users::revoke_tokens,
+        super::admin::keys::list,
+        super::admin::keys::rotate,
+    ),
+    components(schemas(
+        ErrorDoc,
+        super::admin::ProblemDoc,
+        super::admin::clients::NewClientBody,
+        super::admin::clients::ClientPatchBody,
+        super::admin::clients::RotateSecretBody,
+        super::admin::clients::EmptyBody,
+        super::admin::clients::ClientList,
+        super::admin::clients::CreatedClientView,
+        super::admin::users::NewUserBody,
+        super::admin::users::UserPatchBody,
+        super::admin::users::UserList,
+        super::admin::keys::KeyList,
+        crate::manage::ClientView,
+        crate::manage::UserView,
+        crate::manage::KeyView,
+        crate::manage::RotatedSecret,
+    )),
+    tags((name = "admin", description = "Clients, users and signing keys, as the admin commands manage them (`/admin/v1`)")),
+    modifiers(&AdminSecurity),
+)]
+pub struct AdminApiDoc;
 
 /// This document: the one [`document`] made for the server's routes.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
