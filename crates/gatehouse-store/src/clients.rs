@@ -234,6 +234,11 @@ pub struct ClientChanges {
     /// The hash of a new registration access token (RFC 7592 §2.2: an update may
     /// issue one, and the one before stops working).
     pub registration_token_hash: Option<SecretHash>,
+    /// Change the client only if its registration access token is still this one:
+    /// of concurrent RFC 7592 updates made with one token, on any number of nodes,
+    /// exactly one finds it and the rest change nothing (`None` from
+    /// [`SqlStore::update_client`]).
+    pub if_registration_token: Option<SecretHash>,
 }
 
 impl SqlStore {
@@ -260,7 +265,8 @@ impl SqlStore {
                  previous_secret_hash = CASE WHEN $14 IS NULL THEN previous_secret_hash END, \
                  previous_secret_expires_at = CASE WHEN $14 IS NULL THEN previous_secret_expires_at END, \
                  registration_token_hash = COALESCE($15, registration_token_hash) \
-             WHERE client_id = $12 RETURNING {CLIENT_READ_COLUMNS}"
+             WHERE client_id = $12 AND ($16 IS NULL OR registration_token_hash = $16) \
+             RETURNING {CLIENT_READ_COLUMNS}"
         );
         let row: Option<ClientRow> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
@@ -280,6 +286,7 @@ impl SqlStore {
                 .bind(changes.token_format.map(TokenFormat::as_str))
                 .bind(changes.secret_hash.as_ref().map(SecretHash::to_stored))
                 .bind(changes.registration_token_hash.as_ref().map(SecretHash::to_stored))
+                .bind(changes.if_registration_token.as_ref().map(SecretHash::to_stored))
                 .fetch_optional(&mut *tx)
                 .await?;
             if row.is_some() {

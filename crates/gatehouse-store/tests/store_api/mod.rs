@@ -432,6 +432,47 @@ pub async fn client_changes_replace_format_secret_and_registration_token(store: 
         "recorded for the caches"
     );
 
+    // Conditional on the registration token: the update made with the token that
+    // was just replaced changes nothing, the one with the current token goes in.
+    let stale = ClientChanges {
+        name: Some("stale".into()),
+        registration_token_hash: Some(hash("third-registration-token")),
+        if_registration_token: Some(hash("first-registration-token")),
+        ..ClientChanges::default()
+    };
+    assert!(store
+        .update_client(&id("app"), &stale, NOW + 3)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.registration_token(&id("app")).await.unwrap(),
+        Some(hash("second-registration-token")),
+        "a stale token changed nothing"
+    );
+    let current = ClientChanges {
+        if_registration_token: Some(hash("second-registration-token")),
+        ..stale
+    };
+    let after = store
+        .update_client(&id("app"), &current, NOW + 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.name, "stale");
+    assert_eq!(
+        store.registration_token(&id("app")).await.unwrap(),
+        Some(hash("third-registration-token"))
+    );
+    let renamed_back = ClientChanges {
+        name: Some("renamed".into()),
+        ..ClientChanges::default()
+    };
+    store
+        .update_client(&id("app"), &renamed_back, NOW + 3)
+        .await
+        .unwrap();
+
     // A new secret without a grace period in place, and a client made by the CLI.
     store.insert_client(&client("cli")).await.unwrap();
     let changes = ClientChanges {

@@ -74,11 +74,6 @@ pub struct Registration {
     /// deleted client's credentials to stop working immediately, and a replacement
     /// should not wait for the change feed either (other nodes follow it as always).
     clients: Arc<CachedClients>,
-    /// RFC 7592 changes on this node, one at a time: the registration token is
-    /// checked, then the change written (the store has no conditional update on the
-    /// token), so two changes with one token must not interleave. Held for the check
-    /// and the write only, never while a body arrives.
-    changes: tokio::sync::Mutex<()>,
 }
 
 impl Registration {
@@ -90,7 +85,6 @@ impl Registration {
             endpoint: format!("{issuer}{REGISTER_PATH}"),
             open_limit: (mode == RegistrationMode::Open).then(OpenLimit::new),
             clients,
-            changes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -284,20 +278,14 @@ pub async fn replace_registration(
     Path(client_id): Path<String>,
     request: Request,
 ) -> Result<Response, RegisterError> {
-    let token = bearer(request.headers()).map(str::to_owned);
     // Checked before the body is read, so a stranger learns nothing from its parsing.
-    state
-        .manager
-        .authorize_registration(&client_id, token.as_deref())
-        .await?;
-    let metadata = read_metadata(request, state.body_timeout).await?;
-    // Checked again with the change, one change at a time: of concurrent updates
-    // with one token, one wins and the others find the token replaced.
-    let _one_at_a_time = state.registration.changes.lock().await;
+    // The update is conditional on the token it checked: of concurrent updates with
+    // one token, on any nodes, one wins and the others find the token replaced.
     let access = state
         .manager
-        .authorize_registration(&client_id, token.as_deref())
+        .authorize_registration(&client_id, bearer(request.headers()))
         .await?;
+    let metadata = read_metadata(request, state.body_timeout).await?;
     let registered = state.manager.replace_registration(access, metadata).await?;
     state.registration.clients.invalidate(&registered.client.id);
     Ok(answer(StatusCode::OK, &state, &registered))
@@ -320,7 +308,6 @@ pub async fn delete_registration(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, RegisterError> {
-    let _one_at_a_time = state.registration.changes.lock().await;
     let access = state
         .manager
         .authorize_registration(&client_id, bearer(&headers))

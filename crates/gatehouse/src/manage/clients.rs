@@ -380,6 +380,7 @@ impl Manager {
             token_format,
             secret_hash,
             registration_token_hash: None,
+            if_registration_token: None,
         };
         let client = self
             .store()

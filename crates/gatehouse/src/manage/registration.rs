@@ -296,6 +296,9 @@ pub struct CheckedRegistration {
 #[derive(Debug)]
 pub struct RegistrationAccess {
     client_id: ClientId,
+    /// The stored hash the token matched: an update is made only while it is still
+    /// the stored one.
+    token_hash: SecretHash,
 }
 
 impl RegistrationAccess {
@@ -369,7 +372,10 @@ impl Manager {
         let unmatchable = SecretHash::Sha256([0; 32]);
         let matches = stored.as_ref().unwrap_or(&unmatchable).verify(&presented);
         match (matches, stored, token) {
-            (true, Some(_), Some(_)) => Ok(RegistrationAccess { client_id }),
+            (true, Some(token_hash), Some(_)) => Ok(RegistrationAccess {
+                client_id,
+                token_hash,
+            }),
             _ => Err(RegistrationError::InvalidToken),
         }
     }
@@ -416,6 +422,9 @@ impl Manager {
             scope: Some(checked.scope),
             grant_types: Some(checked.grant_types),
             registration_token_hash: Some(token_hash),
+            // Of two updates with one token, the second finds a new token stored and
+            // changes nothing: it is answered as a wrong token.
+            if_registration_token: Some(access.token_hash.clone()),
             ..ClientChanges::default()
         };
         let client = self
