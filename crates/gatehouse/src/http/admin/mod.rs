@@ -4,7 +4,8 @@
 //! Every request passes, in order:
 //! 1. the per-address rate limit, as at the token endpoint (429);
 //! 2. the server's own bearer guard ([`super::bearer_guard`]): an access token this
-//!    server issued, active now (401, RFC 6750 §3.1);
+//!    server issued, active now (401, RFC 6750 §3.1; 503 as a problem detail when
+//!    the database cannot tell);
 //! 3. the scope of the operation: `gatehouse:admin:read` or `gatehouse:admin` for a
 //!    `GET`, `gatehouse:admin` for a change (403 `insufficient_scope`);
 //! 4. the handler, which reads its input ([`input`]), calls the
@@ -98,6 +99,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // Router::layer wraps every route, 404s and 405s included: each answer passes
         // these, the last one outermost.
         .layer(super::bearer_guard::server_guard(state).layer())
+        .layer(axum::middleware::map_response(unavailable_as_problem))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admit_address))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -125,6 +127,25 @@ async fn admit_address(State(state): State<AppState>, request: Request, next: Ne
             .into_response()
         }
     }
+}
+
+/// The guard's 503 (the token could not be checked: the database is unreachable)
+/// as the problem detail every other 503 of this API is. Its 401, 403 and 400 stay
+/// as RFC 6750 §3 shapes them.
+async fn unavailable_as_problem(response: Response) -> Response {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(problem::PROBLEM_JSON.as_bytes()));
+    if response.status() != StatusCode::SERVICE_UNAVAILABLE || is_problem {
+        return response;
+    }
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the access token cannot be checked right now: the database cannot be reached; try again shortly",
+    )
+    .with_retry_after(1)
+    .into_response()
 }
 
 async fn not_found() -> Problem {
@@ -169,6 +190,19 @@ mod tests {
             "/admin/v1/clients/a%20b%2Fc%3Fd%25"
         );
         assert_eq!(location("users", "zoë"), "/admin/v1/users/zo%C3%AB");
+    }
+
+    #[tokio::test]
+    async fn the_guards_503_is_a_problem_and_its_challenges_stay() {
+        let unavailable = gatehouse_guard::Rejection::Unavailable.into_response_in("gatehouse");
+        let answer = unavailable_as_problem(unavailable).await;
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], problem::PROBLEM_JSON);
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "1");
+        let invalid = gatehouse_guard::Rejection::InvalidToken("expired").into_response_in("gatehouse");
+        let answer = unavailable_as_problem(invalid).await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        assert!(answer.headers().contains_key(header::WWW_AUTHENTICATE));
     }
 
     #[test]
