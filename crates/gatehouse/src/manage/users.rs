@@ -82,6 +82,16 @@ fn check_password(password: &ClientSecret) -> Result<(), ManageError> {
     Ok(())
 }
 
+/// A username to look up: no user has a control character in its name (creation
+/// refuses them), and PostgreSQL cannot even compare a text with NUL in it, so such
+/// a name is refused before any query.
+fn check_lookup(field: &'static str, username: &str) -> Result<(), ManageError> {
+    if username.chars().any(char::is_control) {
+        return Err(ManageError::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
 fn user_not_found(username: &str) -> ManageError {
     ManageError::NotFound {
         kind: "user",
@@ -121,6 +131,7 @@ impl Manager {
 
     /// One user.
     pub async fn user(&self, username: &str) -> Result<User, ManageError> {
+        check_lookup("username", username)?;
         self.store()
             .find_user(username)
             .await?
@@ -130,6 +141,9 @@ impl Manager {
     /// A page of users, by username, after `after`.
     pub async fn list_users(&self, after: Option<&str>, limit: Option<i64>) -> Result<Page<User>, ManageError> {
         let limit = page_limit(limit)?;
+        if let Some(after) = after {
+            check_lookup("after", after)?;
+        }
         let fetched = self.store().list_users_page(after, limit + 1).await?;
         Ok(Page::from_fetched(fetched, limit, |u: &User| u.username.clone()))
     }
@@ -154,6 +168,7 @@ impl Manager {
         if fields.is_empty() {
             return Err(ManageError::invalid("user", "nothing to change"));
         }
+        check_lookup("username", username)?;
         let scope = match patch.scope {
             Some(Some(text)) => Some(Some(parse_user_scope(&text)?)),
             Some(None) => Some(None),
@@ -182,6 +197,7 @@ impl Manager {
 
     /// Deletes a user; every token the user holds ends.
     pub async fn delete_user(&self, actor: &Actor, username: &str) -> Result<(), ManageError> {
+        check_lookup("username", username)?;
         if !self.store().delete_user(username, self.clock().now()).await? {
             return Err(user_not_found(username));
         }
@@ -192,6 +208,7 @@ impl Manager {
     /// Ends every login of the user and every token issued to the user, JWTs
     /// included; returns once a token issued after the call lives.
     pub async fn revoke_user_tokens(&self, actor: &Actor, username: &str) -> Result<(), ManageError> {
+        check_lookup("username", username)?;
         if !self.store().revoke_user_tokens(username, self.clock().now()).await? {
             return Err(user_not_found(username));
         }
