@@ -304,10 +304,6 @@ backend_tests! {
             }
         }
 
-        // The admin view says the client was registered.
-        let shown = db.cli_json(&["client", "show", &robot.id]).await;
-        assert_eq!(shown["registered"], true, "client show: {shown}");
-
         // client_secret_post is accepted as the method, and defaults fill the rest.
         let post = register_ok(&server, None, &json!({"token_endpoint_auth_method": "client_secret_post"})).await;
         assert_eq!(post.body["token_endpoint_auth_method"], "client_secret_post", "{}", post.body);
@@ -319,6 +315,10 @@ backend_tests! {
         let log = server.logs();
         assert!(log.contains("registration.create"), "no audit event registration.create:\n{log}");
         assert_log_holds_none(&log, &[robot.secret.clone(), robot.token.clone(), post.secret, post.token]);
+
+        // The admin view says the client was registered.
+        let shown = db.cli_json(&["client", "show", &robot.id]).await;
+        assert_eq!(shown["registered"], true, "client show: {shown}");
     }
 
     /// `token` mode: registration needs a bearer token of this server with
@@ -368,6 +368,17 @@ backend_tests! {
             .await
             .assert_status(StatusCode::OK);
         assert_invalid_token(&manage(&server, Method::GET, &robot.uri, Some(initial.as_str()), None).await);
+
+        // A revoked initial token stops working on its next use (no cache).
+        server
+            .revoke(None, &[("token", initial.as_str())])
+            .await
+            .assert_status(StatusCode::OK);
+        let reply = register(&server, Some(initial.as_str()), &metadata).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "a revoked initial access token: {reply:?}");
+        let challenge = reply.header("www-authenticate").unwrap_or_default();
+        assert!(challenge.contains(r#"error="invalid_token""#), "WWW-Authenticate {challenge:?}: {reply:?}");
+        assert_eq!(count_clients(&db).await, 3);
     }
 
     /// RFC 7592: GET answers the current metadata (no secret); PUT replaces it
@@ -481,6 +492,77 @@ backend_tests! {
             .await
             .assert_status(StatusCode::OK);
         server.access_token(&b.client()).await;
+
+        // A client made by the CLI has no registration token: nothing opens its URI.
+        let cli_uri = format!("{}{REGISTER}/{}", server.issuer().await, resource_server.id);
+        for token in [None, Some(b.token.as_str()), Some("ghm_"), Some("")] {
+            assert_invalid_token(&manage(&server, Method::GET, &cli_uri, token, None).await);
+            assert_invalid_token(&manage(&server, Method::DELETE, &cli_uri, token, None).await);
+        }
+        assert!(server.is_active(&resource_server, &server.access_token(&b.client()).await).await);
+
+        // Each change is an audit event.
+        let log = server.logs();
+        for action in ["registration.create", "registration.update", "registration.delete"] {
+            assert!(log.contains(action), "no audit event {action}:\n{log}");
+        }
+        assert_log_holds_none(&log, &[a.secret.clone(), a.token.clone(), new_token.clone(), b.token.clone()]);
+    }
+
+    /// Concurrent updates with the same registration token, on one node and
+    /// across two nodes of one database: the old token must stop working as the
+    /// change is written, so exactly one of them succeeds each time, and the
+    /// token it hands out is the one that works next.
+    async fn concurrent_updates_with_one_token_succeed_once(backend) {
+        let db = TestDb::new(backend).await;
+        // One after the other: the first migrates the fresh database.
+        let a = db.start(&["--registration", "open"]).await;
+        let b = db.start(&["--registration", "open"]).await;
+        let robot = register_ok(&a, None, &json!({"client_name": "robot"})).await;
+        let path = format!("{REGISTER}/{}", robot.id);
+
+        let mut token = robot.token.clone();
+        for round in 0..5 {
+            // Three racers on each node.
+            let racers = 6;
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(racers));
+            let tasks: Vec<_> = (0..racers)
+                .map(|i| {
+                    let node = if i % 2 == 0 { &a } else { &b };
+                    let request = node
+                        .http()
+                        .put(node.url(&path))
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-type", JSON)
+                        .body(json!({"client_name": format!("robot {round}.{i}")}).to_string());
+                    let barrier = barrier.clone();
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        Reply::from(request.send().await).await
+                    })
+                })
+                .collect();
+            let mut replies = Vec::new();
+            for task in tasks {
+                replies.push(task.await.expect("racing task"));
+            }
+            let winners: Vec<&Reply> = replies.iter().filter(|r| r.status == StatusCode::OK).collect();
+            for reply in replies.iter().filter(|r| r.status != StatusCode::OK) {
+                assert_invalid_token(reply);
+            }
+            assert_eq!(
+                winners.len(),
+                1,
+                "round {round}: {} of {racers} updates with one token succeeded: {:?}",
+                winners.len(),
+                replies.iter().map(|r| (r.status, r.body.as_str())).collect::<Vec<_>>()
+            );
+            let winner = winners[0].json();
+            token = json_str(&winner, "registration_access_token");
+            let reply = manage(&b, Method::GET, &b.url(&path), Some(token.as_str()), None).await;
+            reply.assert_status(StatusCode::OK);
+            assert_eq!(reply.json()["client_name"], winner["client_name"], "{reply:?}");
+        }
     }
 
     /// Refused metadata (RFC 7591 §3.2.2): `invalid_client_metadata` or
