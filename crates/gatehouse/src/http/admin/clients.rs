@@ -348,7 +348,7 @@ pub struct CreatedClientView {
 }
 
 /// Lists clients, by id.
-#[utoipa::path(get, path = "/admin/v1/clients", tag = "admin",
+#[utoipa::path(get, path = "/admin/v1/clients", tag = "admin", operation_id = "admin_list_clients",
     params(
         ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent"),
         ("after" = Option<String>, Query, description = "The `next` of the previous page"),
@@ -371,7 +371,7 @@ pub async fn list(State(state): State<AppState>, query: PageQuery) -> Result<Jso
 }
 
 /// Creates a client; its secret is in the answer, this once.
-#[utoipa::path(post, path = "/admin/v1/clients", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/clients", tag = "admin", operation_id = "admin_create_client",
     request_body = NewClientBody,
     responses(
         (status = 201, description = "Created; `Location` names it", body = CreatedClientView,
@@ -404,7 +404,7 @@ pub async fn create(
 }
 
 /// One client.
-#[utoipa::path(get, path = "/admin/v1/clients/{client_id}", tag = "admin",
+#[utoipa::path(get, path = "/admin/v1/clients/{client_id}", tag = "admin", operation_id = "admin_show_client",
     params(("client_id" = String, Path, description = "The client's id, percent-encoded")),
     responses(
         (status = 200, description = "The client", body = ClientView),
@@ -418,7 +418,7 @@ pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<J
 }
 
 /// Changes a client: only the members given, all in one statement.
-#[utoipa::path(patch, path = "/admin/v1/clients/{client_id}", tag = "admin",
+#[utoipa::path(patch, path = "/admin/v1/clients/{client_id}", tag = "admin", operation_id = "admin_update_client",
     params(("client_id" = String, Path, description = "The client's id, percent-encoded")),
     request_body = ClientPatchBody,
     responses(
@@ -442,7 +442,7 @@ pub async fn update(
 }
 
 /// Deletes a client; every token it holds stops working.
-#[utoipa::path(delete, path = "/admin/v1/clients/{client_id}", tag = "admin",
+#[utoipa::path(delete, path = "/admin/v1/clients/{client_id}", tag = "admin", operation_id = "admin_delete_client",
     params(("client_id" = String, Path, description = "The client's id, percent-encoded")),
     responses(
         (status = 204, description = "Deleted"),
@@ -461,7 +461,7 @@ pub async fn delete(
 
 /// Gives a client a new secret, shown this once; the old one works for
 /// `grace_seconds` more.
-#[utoipa::path(post, path = "/admin/v1/clients/{client_id}/secret", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/clients/{client_id}/secret", tag = "admin", operation_id = "admin_rotate_client_secret",
     params(("client_id" = String, Path, description = "The client's id, percent-encoded")),
     request_body(content = Option<RotateSecretBody>, description = "Optional: an empty body is no grace period"),
     responses(
@@ -484,7 +484,7 @@ pub async fn rotate_secret(
 
 /// Ends every token the client holds, JWTs included. Answered once a token issued
 /// afterwards is sure to live (revocation marks have second precision).
-#[utoipa::path(post, path = "/admin/v1/clients/{client_id}/revoke-tokens", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/clients/{client_id}/revoke-tokens", tag = "admin", operation_id = "admin_revoke_client_tokens",
     params(("client_id" = String, Path, description = "The client's id, percent-encoded")),
     request_body(content = Option<EmptyBody>, description = "Optional: nothing, or an empty object"),
     responses(

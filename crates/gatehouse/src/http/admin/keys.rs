@@ -21,7 +21,7 @@ pub struct KeyList {
 }
 
 /// The current signing key and every key still published.
-#[utoipa::path(get, path = "/admin/v1/keys", tag = "admin",
+#[utoipa::path(get, path = "/admin/v1/keys", tag = "admin", operation_id = "admin_list_keys",
     responses(
         (status = 200, description = "The keys", body = KeyList),
         (status = 503, description = "The database cannot be reached", body = ProblemDoc, content_type = "application/problem+json"),
@@ -35,7 +35,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, Proble
 
 /// Makes a new current signing key. The old one stays published until every token
 /// it may have signed has expired; every node follows within the change feed's window.
-#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", operation_id = "admin_rotate_key",
     request_body(content = Option<EmptyBody>, description = "Optional: nothing, or an empty object"),
     responses(
         (status = 201, description = "The new key", body = KeyView),

@@ -257,5 +257,17 @@ mod tests {
         assert!(schemas["ClientPatchBody"]["properties"]
             .get("client_id")
             .is_none());
+        // Generated clients name their methods after these: one each.
+        let mut ids: Vec<&str> = paths
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|operation| operation["operationId"].as_str())
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operation ids repeat: {ids:?}");
     }
 }

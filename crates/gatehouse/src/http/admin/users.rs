@@ -57,7 +57,7 @@ pub struct UserList {
 }
 
 /// Lists users, by username.
-#[utoipa::path(get, path = "/admin/v1/users", tag = "admin",
+#[utoipa::path(get, path = "/admin/v1/users", tag = "admin", operation_id = "admin_list_users",
     params(
         ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent"),
         ("after" = Option<String>, Query, description = "The `next` of the previous page"),
@@ -80,7 +80,7 @@ pub async fn list(State(state): State<AppState>, query: PageQuery) -> Result<Jso
 }
 
 /// Creates a user.
-#[utoipa::path(post, path = "/admin/v1/users", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/users", tag = "admin", operation_id = "admin_create_user",
     request_body = NewUserBody,
     responses(
         (status = 201, description = "Created; `Location` names it", body = UserView,
@@ -113,7 +113,7 @@ pub async fn create(
 }
 
 /// One user.
-#[utoipa::path(get, path = "/admin/v1/users/{username}", tag = "admin",
+#[utoipa::path(get, path = "/admin/v1/users/{username}", tag = "admin", operation_id = "admin_show_user",
     params(("username" = String, Path, description = "The username, percent-encoded")),
     responses(
         (status = 200, description = "The user", body = UserView),
@@ -130,7 +130,7 @@ pub async fn show(
 }
 
 /// Changes a user: only the members given, in one transaction.
-#[utoipa::path(patch, path = "/admin/v1/users/{username}", tag = "admin",
+#[utoipa::path(patch, path = "/admin/v1/users/{username}", tag = "admin", operation_id = "admin_update_user",
     params(("username" = String, Path, description = "The username, percent-encoded")),
     request_body = UserPatchBody,
     responses(
@@ -161,7 +161,7 @@ pub async fn update(
 }
 
 /// Deletes a user; every token the user holds stops working.
-#[utoipa::path(delete, path = "/admin/v1/users/{username}", tag = "admin",
+#[utoipa::path(delete, path = "/admin/v1/users/{username}", tag = "admin", operation_id = "admin_delete_user",
     params(("username" = String, Path, description = "The username, percent-encoded")),
     responses(
         (status = 204, description = "Deleted"),
@@ -179,7 +179,7 @@ pub async fn delete(
 }
 
 /// Ends every login of the user and every token issued to it, JWTs included.
-#[utoipa::path(post, path = "/admin/v1/users/{username}/revoke-tokens", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/users/{username}/revoke-tokens", tag = "admin", operation_id = "admin_revoke_user_tokens",
     params(("username" = String, Path, description = "The username, percent-encoded")),
     request_body(content = Option<EmptyBody>, description = "Optional: nothing, or an empty object"),
     responses(
