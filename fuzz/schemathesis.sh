@@ -7,6 +7,9 @@
 # schema can rule out (Basic and body credentials at once, §2.3; a grant the client
 # may not use), and those refusals are right.
 #
+# A second run covers the admin API (/admin/v1) with a bearer token of a client that
+# has gatehouse:admin, and registration (/oauth/register) in open mode.
+#
 # Usage: fuzz/schemathesis.sh [MAX_EXAMPLES]   (default 500 per operation);
 # GATEHOUSE_CONFIG=examples/musement.toml covers that example's [[routes]] too.
 # Needs python3 (installs schemathesis into a virtualenv under the temp directory,
@@ -31,7 +34,10 @@ DB="sqlite://$TMP/g.db"
 "$BIN" client create --name st --can-introspect --grant-types client_credentials,password,refresh_token \
     --json --database-url "$DB" >"$TMP/client.json"
 read -r ID SECRET < <(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["client_id"], c["client_secret"])' "$TMP/client.json")
+"$BIN" client create --name st-admin --scope gatehouse:admin --json --database-url "$DB" >"$TMP/admin.json"
+read -r ADMIN_ID ADMIN_SECRET < <(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["client_id"], c["client_secret"])' "$TMP/admin.json")
 GATEHOUSE_LOG=warn,gatehouse::server=info "$BIN" serve --listen 127.0.0.1:0 --database-url "$DB" \
+    --registration open \
     --rate-limit-per-client 0 --rate-limit-per-address 0 --login-lockout-threshold 0 \
     >"$TMP/server.log" 2>&1 &
 PID=$!
@@ -44,8 +50,16 @@ done
 
 status=0
 timeout 1800 "$ST" run "http://$ADDR/openapi.json" \
+    --exclude-path-regex '^/admin/' \
     --checks all --exclude-checks positive_data_acceptance \
     --max-examples "$MAX_EXAMPLES" --auth "$ID:$SECRET" \
+    --request-timeout 5 --workers 2 || status=$?
+ADMIN_TOKEN="$(curl -s -u "$ADMIN_ID:$ADMIN_SECRET" -d grant_type=client_credentials "http://$ADDR/oauth/token" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+timeout 1800 "$ST" run "http://$ADDR/openapi.json" \
+    --include-path-regex '^/admin/' \
+    --checks all --exclude-checks positive_data_acceptance \
+    --max-examples "$MAX_EXAMPLES" --header "Authorization: Bearer $ADMIN_TOKEN" \
     --request-timeout 5 --workers 2 || status=$?
 if grep -q 'panicked' "$TMP/server.log"; then
     echo "the server panicked:" >&2

@@ -74,6 +74,11 @@ impl Server {
             .await
             .map_err(|e| ServeError::Failed(format!("cannot prepare the database (database_url): {e}")))?;
 
+        let key_rotation = crate::manage::KeyRotation {
+            master: master.clone(),
+            alg: settings.signing_alg,
+            default_access_token_ttl: settings.access_token_ttl,
+        };
         let keys = Arc::new(Keys::new(store.clone(), master));
         keys.ensure_current(
             settings.signing_alg,
@@ -102,14 +107,22 @@ impl Server {
             users: store.clone(),
             tokens: store.clone(),
         };
-        let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng).with_slow_hash_gate(
+        let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng.clone()).with_slow_hash_gate(
             SlowHashGate::new(
                 settings.protection.password_hash_concurrency as usize,
                 gatehouse_core::slow_hash::DEFAULT_MAX_WAIT,
             ),
         );
+        let manager = crate::manage::Manager::new(
+            store.clone(),
+            clock.clone(),
+            rng.clone(),
+            crate::manage::Hashing::Gate(tokens.slow_hash_gate().clone()),
+        );
         let metrics = telemetry::metrics_handle();
         let state = AppState::new(Shared {
+            manager,
+            key_rotation,
             tokens,
             keys: keys.ring(),
             store: store.clone(),

@@ -54,6 +54,10 @@ pub struct Shared {
     pub body_timeout: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::config::TrustedProxies,
+    /// The admin operations, for the admin API and registration.
+    pub manager: crate::manage::Manager,
+    /// What `POST /admin/v1/keys/rotate` needs.
+    pub key_rotation: crate::manage::KeyRotation,
     /// Dynamic client registration: its mode and the open-mode limit.
     pub registration: register::Registration,
 }
