@@ -189,6 +189,9 @@ pub struct Client {
     pub token_format: TokenFormat,
     /// Whether it may introspect any token (a resource server).
     pub can_introspect: bool,
+    /// Whether it registered itself (RFC 7591) rather than being made by an
+    /// operator: such a client never gets a `gatehouse:*` scope.
+    pub registered: bool,
     /// When it was created.
     pub created_at: UnixTime,
 }

@@ -25,6 +25,7 @@ struct ClientRow {
     refresh_token_ttl: Option<i64>,
     token_format: String,
     can_introspect: bool,
+    registered: bool,
     created_at: i64,
     previous_secret_hash: Option<String>,
     previous_secret_expires_at: Option<i64>,
@@ -53,6 +54,7 @@ impl ClientRow {
             access_token_ttl: self.access_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,
             can_introspect: self.can_introspect,
+            registered: self.registered,
             created_at: self.created_at,
         })
     }
@@ -61,9 +63,12 @@ impl ClientRow {
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, scope, grant_types, audience, access_token_ttl, \
      refresh_token_ttl, token_format, can_introspect, created_at";
 
-/// What is read: the columns written at creation, and the previous secret.
-const CLIENT_READ_COLUMNS: &str = "client_id, name, secret_hash, scope, grant_types, audience, access_token_ttl, \
-     refresh_token_ttl, token_format, can_introspect, created_at, previous_secret_hash, previous_secret_expires_at";
+/// What is read: the columns written at creation, whether a registration access token
+/// is stored (a client that registered itself), and the previous secret.
+const CLIENT_READ_COLUMNS: &str =
+    "client_id, name, secret_hash, scope, grant_types, audience, access_token_ttl, \
+     refresh_token_ttl, token_format, can_introspect, (registration_token_hash IS NOT NULL) AS registered, \
+     created_at, previous_secret_hash, previous_secret_expires_at";
 
 #[async_trait]
 impl ClientLookup for SqlStore {

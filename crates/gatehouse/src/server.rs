@@ -107,12 +107,11 @@ impl Server {
             users: store.clone(),
             tokens: store.clone(),
         };
-        let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng.clone()).with_slow_hash_gate(
-            SlowHashGate::new(
+        let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng.clone())
+            .with_slow_hash_gate(SlowHashGate::new(
                 settings.protection.password_hash_concurrency as usize,
                 gatehouse_core::slow_hash::DEFAULT_MAX_WAIT,
-            ),
-        );
+            ));
         let manager = crate::manage::Manager::new(
             store.clone(),
             clock.clone(),

@@ -61,6 +61,7 @@ fn client(name: &str) -> Client {
         refresh_token_ttl: None,
         token_format: TokenFormat::Jwt,
         can_introspect: false,
+        registered: false,
         created_at: NOW,
     }
 }

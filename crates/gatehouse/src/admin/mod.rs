@@ -63,6 +63,7 @@ impl From<ManageError> for AdminError {
     fn from(err: ManageError) -> Self {
         match err {
             // The command line names its flag where the API names a member.
+            ManageError::Invalid { field: "", problem } => Self::usage(problem),
             ManageError::Invalid { field, problem } => Self::usage(format!("{}: {problem}", flag_of(field))),
             ManageError::Store(e) => e.into(),
             other => Self::failed(other.to_string()),
@@ -75,7 +76,6 @@ fn flag_of(field: &str) -> String {
     match field {
         "client_secret" => "--secret-stdin".to_owned(),
         "password" => "--password-stdin".to_owned(),
-        "client" | "user" => "nothing to change".to_owned(),
         other => format!("--{}", other.replace('_', "-")),
     }
 }

@@ -2,7 +2,10 @@
 
 use gatehouse_core::secret::MIN_IMPORTED_SECRET_LEN;
 use gatehouse_core::store::{ClientLookup as _, ClientStore as _};
-use gatehouse_core::{Client, ClientId, ClientSecret, GrantType, GrantTypes, Scope, SecretHash, StoreError, TokenFormat, UnixTime};
+use gatehouse_core::{
+    Client, ClientId, ClientSecret, GrantType, GrantTypes, Scope, SecretHash, StoreError, TokenFormat,
+    UnixTime,
+};
 use gatehouse_store::ClientChanges;
 use serde::Serialize;
 
@@ -133,6 +136,8 @@ pub struct ClientView {
     /// How it authenticates: with its secret, by HTTP Basic or in the body (both are
     /// accepted for every client with a secret).
     pub auth_method: String,
+    /// Whether it registered itself (RFC 7591): it can never have a `gatehouse:*` scope.
+    pub registered: bool,
     /// When it was created, seconds since the epoch.
     pub created_at: UnixTime,
     /// Until when the secret it had before the last rotation still works.
@@ -152,6 +157,7 @@ impl From<&Client> for ClientView {
             token_format: client.token_format.as_str().to_owned(),
             can_introspect: client.can_introspect,
             auth_method: "client_secret_basic".to_owned(),
+            registered: client.registered,
             created_at: client.created_at,
             previous_secret_expires_at: client.previous_secret.as_ref().map(|p| p.expires_at),
         }
@@ -200,7 +206,10 @@ pub fn parse_grant_types(field: &'static str, names: &[String]) -> Result<GrantT
     for name in names {
         let grant = name.parse::<GrantType>().map_err(|()| {
             let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
-            ManageError::invalid(field, format!("unknown grant type {name:?}; one of {}", known.join(", ")))
+            ManageError::invalid(
+                field,
+                format!("unknown grant type {name:?}; one of {}", known.join(", ")),
+            )
         })?;
         grants.insert(grant);
     }
@@ -218,9 +227,10 @@ fn parse_token_format(text: &str) -> Result<TokenFormat, ManageError> {
 
 fn check_ttl(field: &'static str, value: Option<i64>) -> Result<Option<i64>, ManageError> {
     match value {
-        Some(s) if !(1..=MAX_TTL).contains(&s) => {
-            Err(ManageError::invalid(field, format!("must be from 1 to {MAX_TTL} seconds")))
-        }
+        Some(s) if !(1..=MAX_TTL).contains(&s) => Err(ManageError::invalid(
+            field,
+            format!("must be from 1 to {MAX_TTL} seconds"),
+        )),
         other => Ok(other),
     }
 }
@@ -238,7 +248,10 @@ fn check_audience(audience: Option<&str>) -> Result<(), ManageError> {
 
 fn check_grants(grants: GrantTypes) -> Result<GrantTypes, ManageError> {
     if grants.is_empty() {
-        return Err(ManageError::invalid("grant_types", "name at least one grant type"));
+        return Err(ManageError::invalid(
+            "grant_types",
+            "name at least one grant type",
+        ));
     }
     Ok(grants)
 }
@@ -269,7 +282,12 @@ impl Manager {
                 .unwrap_or_else(|| [GrantType::ClientCredentials].into_iter().collect()),
         )?;
         check_audience(new.audience.as_deref())?;
-        let token_format = new.token_format.as_deref().map(parse_token_format).transpose()?.unwrap_or_default();
+        let token_format = new
+            .token_format
+            .as_deref()
+            .map(parse_token_format)
+            .transpose()?
+            .unwrap_or_default();
         let access_token_ttl = check_ttl("token_ttl", new.token_ttl)?;
         let refresh_token_ttl = check_ttl("refresh_token_ttl", new.refresh_token_ttl)?;
         let (secret, secret_hash) = match new.client_secret {
@@ -296,6 +314,7 @@ impl Manager {
             refresh_token_ttl,
             token_format,
             can_introspect: new.can_introspect,
+            registered: false,
             created_at: self.clock().now(),
         };
         Ok(CreatedClient { client, secret })
@@ -324,11 +343,19 @@ impl Manager {
     }
 
     /// A page of clients, by id, after `after`.
-    pub async fn list_clients(&self, after: Option<&str>, limit: Option<i64>) -> Result<Page<Client>, ManageError> {
+    pub async fn list_clients(
+        &self,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<Client>, ManageError> {
         let limit = page_limit(limit)?;
-        let after = after.map(|id| parse_client_id(id).map_err(|_| after_invalid())).transpose()?;
+        let after = after
+            .map(|id| parse_client_id(id).map_err(|_| after_invalid()))
+            .transpose()?;
         let fetched = self.store().list_clients_page(after.as_ref(), limit + 1).await?;
-        Ok(Page::from_fetched(fetched, limit, |c: &Client| c.id.as_str().to_owned()))
+        Ok(Page::from_fetched(fetched, limit, |c: &Client| {
+            c.id.as_str().to_owned()
+        }))
     }
 
     /// Every client, by id (the CLI's `client list`).
@@ -337,10 +364,15 @@ impl Manager {
     }
 
     /// Changes a client in one statement and returns it as it is now.
-    pub async fn update_client(&self, actor: &Actor, id: &str, patch: ClientPatch) -> Result<Client, ManageError> {
+    pub async fn update_client(
+        &self,
+        actor: &Actor,
+        id: &str,
+        patch: ClientPatch,
+    ) -> Result<Client, ManageError> {
         let fields = patch.fields();
         if fields.is_empty() {
-            return Err(ManageError::invalid("client", "nothing to change"));
+            return Err(ManageError::invalid("", "nothing to change"));
         }
         let client_id = parse_client_id(id)?;
         if let Some(name) = &patch.name {
@@ -351,14 +383,23 @@ impl Manager {
             check_audience(audience.as_deref())?;
         }
         let grant_types = patch.grant_types.map(check_grants).transpose()?;
-        let token_format = patch.token_format.as_deref().map(parse_token_format).transpose()?;
+        let token_format = patch
+            .token_format
+            .as_deref()
+            .map(parse_token_format)
+            .transpose()?;
         let access_token_ttl = patch.token_ttl.map(|t| check_ttl("token_ttl", t)).transpose()?;
         let refresh_token_ttl = patch
             .refresh_token_ttl
             .map(|t| check_ttl("refresh_token_ttl", t))
             .transpose()?;
         if let Some(scope) = &scope {
-            if self.store().registration_token(&client_id).await?.is_some() {
+            let registered = self
+                .store()
+                .find_client(&client_id)
+                .await?
+                .is_some_and(|c| c.registered);
+            if registered {
                 check_not_reserved("scope", scope)?;
             }
         }
@@ -424,7 +465,12 @@ impl Manager {
         let secret = ClientSecret::generate(self.rng().as_ref());
         if !self
             .store()
-            .replace_secret(&client_id, &SecretHash::sha256(&secret), previous_valid_until, now)
+            .replace_secret(
+                &client_id,
+                &SecretHash::sha256(&secret),
+                previous_valid_until,
+                now,
+            )
             .await?
         {
             return Err(client_not_found(id));
@@ -441,7 +487,11 @@ impl Manager {
     /// after the call lives ([`Manager::wait_out_second`]).
     pub async fn revoke_client_tokens(&self, actor: &Actor, id: &str) -> Result<(), ManageError> {
         let client_id = parse_client_id(id)?;
-        if !self.store().revoke_client_tokens(&client_id, self.clock().now()).await? {
+        if !self
+            .store()
+            .revoke_client_tokens(&client_id, self.clock().now())
+            .await?
+        {
             return Err(client_not_found(id));
         }
         audit(actor, "client.revoke_tokens", id, &[]);

@@ -49,18 +49,18 @@ impl Manager {
     /// The current key and every key still published, current first, then newest first.
     pub async fn keys(&self) -> Result<Vec<KeyView>, ManageError> {
         let mut keys = self.store().live_keys(self.clock().now()).await?;
-        keys.sort_by(|a, b| b.is_current.cmp(&a.is_current).then(b.created_at.cmp(&a.created_at)));
+        keys.sort_by(|a, b| {
+            b.is_current
+                .cmp(&a.is_current)
+                .then(b.created_at.cmp(&a.created_at))
+        });
         Ok(keys.iter().map(KeyView::from).collect())
     }
 
     /// Makes a new current key; the old one stays published until every
     /// token it may have signed has expired. Running servers follow within the
     /// change feed's window.
-    pub async fn rotate_key(
-        &self,
-        actor: &Actor,
-        rotation: &KeyRotation,
-    ) -> Result<KeyView, ManageError> {
+    pub async fn rotate_key(&self, actor: &Actor, rotation: &KeyRotation) -> Result<KeyView, ManageError> {
         let now = self.clock().now();
         let key = keyring::rotate(
             self.store(),
@@ -70,11 +70,11 @@ impl Manager {
             self.rng().as_ref(),
             now,
         )
-            .await
-            .map_err(|e| match e {
-                keyring::KeyringError::Store(e) => ManageError::Store(e),
-                other => ManageError::Failed(other.to_string()),
-            })?;
+        .await
+        .map_err(|e| match e {
+            keyring::KeyringError::Store(e) => ManageError::Store(e),
+            other => ManageError::Failed(other.to_string()),
+        })?;
         audit(actor, "keys.rotate", key.kid(), &["kid"]);
         Ok(KeyView {
             kid: key.kid().to_owned(),

@@ -36,7 +36,7 @@ pub enum ManageError {
     /// A value breaks a rule. `field` is the API member (`token_ttl`); the command
     /// line names its flag instead ([`crate::admin`]).
     Invalid {
-        /// The member at fault.
+        /// The member at fault; empty when the request as a whole is.
         field: &'static str,
         /// What is wrong, for people.
         problem: String,
@@ -75,10 +75,14 @@ impl ManageError {
 impl fmt::Display for ManageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Invalid { field: "", problem } => f.write_str(problem),
             Self::Invalid { field, problem } => write!(f, "{field}: {problem}"),
             Self::NotFound { kind: "user", id } => write!(f, "no user named {id:?}"),
             Self::NotFound { kind, id } => write!(f, "no {kind} with id {id:?}"),
-            Self::Conflict { field: "username", id } => write!(f, "a user named {id:?} exists already"),
+            Self::Conflict {
+                field: "username",
+                id,
+            } => write!(f, "a user named {id:?} exists already"),
             Self::Conflict { field, id } => write!(f, "a client with {field} {id:?} exists already"),
             Self::Busy => f.write_str("every password hashing slot is busy; try again shortly"),
             Self::Store(e) => write!(f, "database: {e}"),
@@ -176,9 +180,8 @@ impl Manager {
     /// given after this wait promises that any token issued after it lives.
     pub(crate) async fn wait_out_second(&self) {
         let since = self.clock.since_epoch();
-        let rest = std::time::Duration::from_secs(1).saturating_sub(std::time::Duration::from_nanos(
-            u64::from(since.subsec_nanos()),
-        ));
+        let rest = std::time::Duration::from_secs(1)
+            .saturating_sub(std::time::Duration::from_nanos(u64::from(since.subsec_nanos())));
         tokio::time::sleep(rest).await;
     }
 }
@@ -189,7 +192,7 @@ pub(crate) fn audit(actor: &Actor, action: &'static str, target: &str, fields: &
         target: "gatehouse::audit",
         admin_client_id = actor.as_str(),
         action,
-        target,
+        target_id = target,
         fields = fields.join(","),
         "admin change"
     );
@@ -212,7 +215,10 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ManageError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(ManageError::invalid("limit", format!("must be from 1 to {MAX_PAGE}"))),
+        Some(_) => Err(ManageError::invalid(
+            "limit",
+            format!("must be from 1 to {MAX_PAGE}"),
+        )),
     }
 }
 

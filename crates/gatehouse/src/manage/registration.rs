@@ -339,7 +339,8 @@ impl Manager {
             grant_types: Some(checked.grant_types),
             ..NewClient::default()
         };
-        let created = self.build_client(new).await?;
+        let mut created = self.build_client(new).await?;
+        created.client.registered = true;
         let (token, token_hash) = mint_registration_token(self.rng().as_ref());
         self.store()
             .register_client(&created.client, &token_hash)

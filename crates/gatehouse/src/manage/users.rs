@@ -139,7 +139,11 @@ impl Manager {
     }
 
     /// A page of users, by username, after `after`.
-    pub async fn list_users(&self, after: Option<&str>, limit: Option<i64>) -> Result<Page<User>, ManageError> {
+    pub async fn list_users(
+        &self,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<User>, ManageError> {
         let limit = page_limit(limit)?;
         if let Some(after) = after {
             check_lookup("after", after)?;
@@ -154,7 +158,12 @@ impl Manager {
     }
 
     /// Changes a user in one transaction and returns the user as it is now.
-    pub async fn update_user(&self, actor: &Actor, username: &str, patch: UserPatch) -> Result<User, ManageError> {
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        username: &str,
+        patch: UserPatch,
+    ) -> Result<User, ManageError> {
         let mut fields = Vec::new();
         if patch.password.is_some() {
             fields.push("password");
@@ -166,7 +175,7 @@ impl Manager {
             fields.push("disabled");
         }
         if fields.is_empty() {
-            return Err(ManageError::invalid("user", "nothing to change"));
+            return Err(ManageError::invalid("", "nothing to change"));
         }
         check_lookup("username", username)?;
         let scope = match patch.scope {
@@ -209,7 +218,11 @@ impl Manager {
     /// included; returns once a token issued after the call lives.
     pub async fn revoke_user_tokens(&self, actor: &Actor, username: &str) -> Result<(), ManageError> {
         check_lookup("username", username)?;
-        if !self.store().revoke_user_tokens(username, self.clock().now()).await? {
+        if !self
+            .store()
+            .revoke_user_tokens(username, self.clock().now())
+            .await?
+        {
             return Err(user_not_found(username));
         }
         audit(actor, "user.revoke_tokens", username, &[]);

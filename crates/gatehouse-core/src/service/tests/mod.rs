@@ -32,6 +32,7 @@ fn client(id: &str, hash: SecretHash) -> Client {
         refresh_token_ttl: None,
         token_format: TokenFormat::Jwt,
         can_introspect: false,
+        registered: false,
         created_at: NOW,
     }
 }

@@ -110,6 +110,7 @@ impl Problem {
 impl From<ManageError> for Problem {
     fn from(err: ManageError) -> Self {
         match err {
+            ManageError::Invalid { field: "", .. } => Self::new(StatusCode::BAD_REQUEST, err.to_string()),
             ManageError::Invalid { field, .. } => {
                 let detail = err.to_string();
                 Self::invalid(field, detail)
