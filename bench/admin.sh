@@ -255,10 +255,11 @@ process_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 postgres_ticks() {
     local dir title ticks=0 stat
     [[ $BACKEND == postgres ]] || { echo 0; return; }
+    # (Processes come and go while the loop runs: a vanished one is skipped.)
     for dir in /proc/[0-9]*; do
-        title="$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null)" || continue
+        title="$(tr '\0' ' ' 2>/dev/null <"$dir/cmdline")" || continue
         [[ $title == "postgres: "*" $PG_DATABASE "* ]] || continue
-        stat="$(<"$dir/stat")" 2>/dev/null || continue
+        stat="$(cat 2>/dev/null "$dir/stat")" || continue
         ticks=$((ticks + $(awk '{ print $14 + $15 }' <<<"$stat")))
     done
     echo "$ticks"
