@@ -251,6 +251,14 @@ fn registrable_grants(names: &[String]) -> Result<GrantTypes, RegistrationError>
             "name at least one grant type",
         ));
     }
+    // refresh_token only renews what another grant issued: alone, the client could
+    // never get a token.
+    if !grants.contains(GrantType::ClientCredentials) {
+        return Err(RegistrationError::metadata(
+            "grant_types",
+            "refresh_token needs a grant that issues tokens: add client_credentials",
+        ));
+    }
     Ok(grants)
 }
 
@@ -521,6 +529,10 @@ mod tests {
             "grant_types"
         );
         assert_eq!(refused_field(json!({"grant_types": []})), "grant_types");
+        assert_eq!(
+            refused_field(json!({"grant_types": ["refresh_token"]})),
+            "grant_types"
+        );
         assert_eq!(
             refused_field(json!({"response_types": ["code"]})),
             "response_types"
