@@ -104,6 +104,7 @@ impl IntoResponse for ApiError {
             Self::OAuth(OAuthError::Overloaded) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            Self::PayloadTooLarge => close_after(headers),
             _ => {}
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -119,6 +120,14 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Says that the connection ends after this answer. A body refused for its size is
+/// left unread, so the server closes the connection; announcing it (RFC 9112 §9.6)
+/// keeps an HTTP/1.1 client from sending its next request into a closing socket.
+/// HTTP/2 has no such header (hyper leaves it out) and resets the stream instead.
+pub fn close_after(headers: &mut axum::http::HeaderMap) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 /// The answer to a request whose handler panicked: `server_error`, like any other

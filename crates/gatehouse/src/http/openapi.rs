@@ -69,8 +69,9 @@ pub struct TokenResponseDoc {
     token_type: String,
     /// Seconds until expiry.
     expires_in: i64,
-    /// The granted scope.
-    scope: String,
+    /// The granted scope; left out when it is empty (RFC 6749 §5.1 makes it optional
+    /// when it is what was asked for).
+    scope: Option<String>,
     /// Present for the refresh-capable grants.
     refresh_token: Option<String>,
 }

@@ -467,6 +467,8 @@ pub async fn delete(
     responses(
         (status = 200, description = "The new secret", body = RotatedSecret),
         (status = 400, description = "grace_seconds out of range, or an unknown member", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such client", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin"])),
@@ -489,6 +491,9 @@ pub async fn rotate_secret(
     request_body(content = Option<EmptyBody>, description = "Optional: nothing, or an empty object"),
     responses(
         (status = 204, description = "Every token the client held has stopped working"),
+        (status = 400, description = "A body that is not an empty JSON object (`field` names the member)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such client", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin"])),

@@ -39,6 +39,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, Proble
     request_body(content = Option<EmptyBody>, description = "Optional: nothing, or an empty object"),
     responses(
         (status = 201, description = "The new key", body = KeyView),
+        (status = 400, description = "A body that is not an empty JSON object (`field` names the member)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 503, description = "The database cannot be reached", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin"])),

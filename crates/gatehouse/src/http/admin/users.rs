@@ -184,6 +184,9 @@ pub async fn delete(
     request_body(content = Option<EmptyBody>, description = "Optional: nothing, or an empty object"),
     responses(
         (status = 204, description = "Every token of the user has stopped working"),
+        (status = 400, description = "A body that is not an empty JSON object (`field` names the member)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin"])),
