@@ -249,20 +249,26 @@ run_wrk() {
 }
 
 process_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# CPU time of the PostgreSQL backends serving the benchmark's database (their title
-# names it: "postgres: USER DATABASE HOST(PORT) STATE"); others' sessions on the
-# same server, tests say, are not counted. 0 for SQLite.
-postgres_ticks() {
-    local dir title ticks=0 stat
-    [[ $BACKEND == postgres ]] || { echo 0; return; }
+# "PID TICKS" of each PostgreSQL backend serving the benchmark's database (its
+# title names it: "postgres: USER DATABASE HOST(PORT) STATE"); others' sessions on
+# the same server, tests say, are not counted. Nothing for SQLite.
+postgres_backends() {
+    local dir title stat
+    [[ $BACKEND == postgres ]] || return 0
     # (Processes come and go while the loop runs: a vanished one is skipped.)
     for dir in /proc/[0-9]*; do
         title="$(tr '\0' ' ' 2>/dev/null <"$dir/cmdline")" || continue
         [[ $title == "postgres: "*" $PG_DATABASE "* ]] || continue
         stat="$(cat 2>/dev/null "$dir/stat")" || continue
-        ticks=$((ticks + $(awk '{ print $14 + $15 }' <<<"$stat")))
+        awk '{ print $1, $14 + $15 }' <<<"$stat"
     done
-    echo "$ticks"
+}
+# postgres_ticks BEFORE AFTER: the CPU the backends used between two snapshots,
+# backend by backend (the pool opens and closes connections: a backend born in
+# between counts whole, one that ended in between is lost, never subtracted).
+postgres_ticks() {
+    awk 'NR == FNR { before[$1] = $2; next } { t += $2 - ($1 in before ? before[$1] : 0) } END { print t + 0 }' \
+        <(echo "$1") <(echo "$2")
 }
 CLOCK_TICKS="$(getconf CLK_TCK)"
 
@@ -283,10 +289,10 @@ for s in "${SCENARIOS[@]}"; do
     fi
     log "$s: wrk -t$THREADS -c$CONNECTIONS -d$DURATION $BENCH_ADMIN_PATH"
     server_before="$(process_ticks "$SERVER_PID")"
-    pg_before="$(postgres_ticks)"
+    pg_before="$(postgres_backends)"
     result="$(run_wrk "$s" "$DURATION")"
     server_ticks=$(($(process_ticks "$SERVER_PID") - server_before))
-    pg_ticks=$(($(postgres_ticks) - pg_before))
+    pg_ticks="$(postgres_ticks "$pg_before" "$(postgres_backends)")"
     requests="" rps="" p50="" p99="" socket_errors="" non200=""
     for field in $result; do
         case "$field" in
