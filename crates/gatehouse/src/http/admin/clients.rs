@@ -408,6 +408,7 @@ pub async fn create(
     params(("client_id" = String, Path, description = "The client's id, percent-encoded")),
     responses(
         (status = 200, description = "The client", body = ClientView),
+        (status = 400, description = "An id that no client or user can have (`field`)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such client", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin:read"]), ("admin_token" = ["gatehouse:admin"])),
@@ -446,6 +447,7 @@ pub async fn update(
     params(("client_id" = String, Path, description = "The client's id, percent-encoded")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "An id that no client or user can have (`field`)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such client", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin"])),

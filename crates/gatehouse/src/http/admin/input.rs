@@ -131,8 +131,13 @@ async fn read_limited(body: Body, timeout: Duration) -> Result<Vec<u8>, Problem>
     }
 }
 
-/// Deserializes `body` as `T`: all of it, one JSON value.
+/// Deserializes `body` as `T`: all of it, one JSON object. (serde would also take
+/// an array for a struct, its members in order: `[]` for a body of no members.)
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(Problem::bad_request("the body must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_problem)?;
     // Nothing but white space may follow the value.

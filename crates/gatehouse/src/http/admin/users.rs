@@ -117,6 +117,7 @@ pub async fn create(
     params(("username" = String, Path, description = "The username, percent-encoded")),
     responses(
         (status = 200, description = "The user", body = UserView),
+        (status = 400, description = "An id that no client or user can have (`field`)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin:read"]), ("admin_token" = ["gatehouse:admin"])),
@@ -165,6 +166,7 @@ pub async fn update(
     params(("username" = String, Path, description = "The username, percent-encoded")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "An id that no client or user can have (`field`)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin"])),
