@@ -135,8 +135,10 @@ async fn read_limited(body: Body, timeout: Duration) -> Result<Vec<u8>, Problem>
 /// an array for a struct, its members in order: `[]` for a body of no members.)
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|b| *b != b'{') {
-        return Err(Problem::bad_request("the body must be a JSON object"));
+    if first == Some(&b'[') {
+        return Err(Problem::bad_request(
+            "the body must be a JSON object, not an array",
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_problem)?;
