@@ -331,12 +331,17 @@ pub async fn a_registered_client_keeps_its_registration_token_hash(store: &SqlSt
         store.registration_token(&id("dyn")).await.unwrap(),
         Some(token.clone())
     );
+    // Read back as registered, whatever the client given said.
     assert_eq!(
         store.find_client(&id("dyn")).await.unwrap().as_deref(),
-        Some(&client("dyn"))
+        Some(&Client {
+            registered: true,
+            ..client("dyn")
+        })
     );
     // Not registered over RFC 7591, or no such client.
     store.insert_client(&client("cli")).await.unwrap();
+    assert!(!store.find_client(&id("cli")).await.unwrap().unwrap().registered);
     assert_eq!(store.registration_token(&id("cli")).await.unwrap(), None);
     assert_eq!(store.registration_token(&id("ghost")).await.unwrap(), None);
     // A taken id is a conflict, whichever way either was made.
