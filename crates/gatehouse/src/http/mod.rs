@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod bearer_guard;
+pub mod body;
 pub mod client_address;
 pub mod client_auth;
 pub mod discovery;

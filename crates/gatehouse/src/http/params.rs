@@ -15,6 +15,7 @@ use gatehouse_core::{OAuthError, TokenOptions};
 use percent_encoding::percent_decode;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
+use super::body::BodyError;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::Route;
@@ -183,23 +184,18 @@ fn query_params(req: &Request, route: Option<&Route>) -> Result<Vec<(String, Str
     }
 }
 
-/// Reads the body, at most [`MAX_BODY_BYTES`], within `timeout` (a client trickling
-/// its body a byte at a time gets 408, not a task held forever; the rest of a
+/// Reads the body, at most [`MAX_BODY_BYTES`], within `timeout` (the rest of a
 /// request is bounded by the database's timeouts).
 async fn read_body(body: Body, timeout: Duration) -> Result<Vec<u8>, ApiError> {
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES));
-    match read.await.map_err(|_| ApiError::RequestTimeout)? {
-        Ok(bytes) => Ok(bytes.to_vec()),
-        Err(err) => {
-            let too_large =
-                std::error::Error::source(&err).is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Err(ApiError::PayloadTooLarge)
-            } else {
-                Err(OAuthError::invalid_request("The request body could not be read.").into())
+    super::body::read_limited(body, MAX_BODY_BYTES, timeout)
+        .await
+        .map_err(|e| match e {
+            BodyError::Timeout => ApiError::RequestTimeout,
+            BodyError::TooLarge => ApiError::PayloadTooLarge,
+            BodyError::Unreadable => {
+                OAuthError::invalid_request("The request body could not be read.").into()
             }
-        }
-    }
+        })
 }
 
 /// Parses `application/x-www-form-urlencoded` strictly: names and values must decode

@@ -17,7 +17,6 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -33,6 +32,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::bearer_guard::{server_guard, REALM};
+use super::body::{is_json, read_limited, BodyError};
 use super::error::ApiError;
 use super::AppState;
 use crate::cache::CachedClients;
@@ -48,7 +48,7 @@ pub const REGISTRATION_PATH: &str = "/oauth/register/{client_id}";
 pub const REGISTER_SCOPE: &str = "gatehouse:register";
 /// The largest body read: metadata is small, and 64 KiB leaves room for long
 /// lists of redirect URIs and vendor extensions.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use super::body::MAX_JSON_BODY_BYTES as MAX_BODY_BYTES;
 /// Clients one address may register a minute in `open` mode (in bursts of as many).
 pub const OPEN_REGISTRATIONS_PER_MINUTE: u32 = 10;
 /// Addresses the open-mode limit tracks before it forgets those that are back to a
@@ -334,48 +334,21 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The metadata in a request's body: JSON (415 otherwise), at most
 /// [`MAX_BODY_BYTES`] (413), arriving within `timeout` (408).
 async fn read_metadata(request: Request, timeout: Duration) -> Result<ClientMetadata, RegisterError> {
-    if !is_json(request.headers()) {
+    if is_json(request.headers()) != Some(true) {
         return Err(RegisterError::UnsupportedMediaType);
     }
-    let body = read_limited(request.into_body(), timeout).await?;
+    let body = read_limited(request.into_body(), MAX_BODY_BYTES, timeout)
+        .await
+        .map_err(|e| {
+            RegisterError::Api(match e {
+                BodyError::Timeout => ApiError::RequestTimeout,
+                BodyError::TooLarge => ApiError::PayloadTooLarge,
+                BodyError::Unreadable => {
+                    OAuthError::invalid_request("The request body could not be read.").into()
+                }
+            })
+        })?;
     parse_metadata(&body)
-}
-
-/// `application/json`, or a structured `application/*+json` type (RFC 6839 §3.1).
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || essence
-            .strip_prefix("application/")
-            .and_then(|subtype| subtype.strip_suffix("+json"))
-            .is_some_and(|name| !name.is_empty())
-}
-
-async fn read_limited(body: Body, timeout: Duration) -> Result<Vec<u8>, RegisterError> {
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES));
-    match read.await {
-        Err(_) => Err(RegisterError::Api(ApiError::RequestTimeout)),
-        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
-        Ok(Err(err)) => {
-            let too_large =
-                std::error::Error::source(&err).is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Err(RegisterError::Api(ApiError::PayloadTooLarge))
-            } else {
-                Err(RegisterError::Api(
-                    OAuthError::invalid_request("The request body could not be read.").into(),
-                ))
-            }
-        }
-    }
 }
 
 /// The metadata object; a body that is not one, or a member of the wrong type, is
@@ -560,22 +533,6 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(metadata.client_name.as_deref(), Some("r"));
         assert!(metadata.jwks.is_none());
-    }
-
-    #[test]
-    fn json_content_types() {
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
-            is_json(&headers)
-        };
-        assert!(with("application/json"));
-        assert!(with("Application/JSON; charset=utf-8"));
-        assert!(with("application/merge-patch+json"));
-        assert!(!with("application/+json"));
-        assert!(!with("text/plain"));
-        assert!(!with("application/x-www-form-urlencoded"));
-        assert!(!is_json(&HeaderMap::new()));
     }
 
     #[test]

@@ -5,19 +5,19 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use percent_encoding::percent_decode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use super::problem::Problem;
+use crate::http::body::{is_json, read_limited, BodyError};
 use crate::http::AppState;
 
-/// The largest body the admin API reads: 64 KiB, far above any real client or user.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest body the admin API reads.
+pub use crate::http::body::MAX_JSON_BODY_BYTES as MAX_BODY_BYTES;
 
 /// A JSON body the endpoint needs, deserialized into `T`.
 pub struct JsonBody<T>(pub T);
@@ -47,43 +47,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJsonBody<T> {
     }
 }
 
-/// How a request labels its body.
-#[derive(Debug, PartialEq, Eq)]
-enum Label {
-    /// No `Content-Type`.
-    Missing,
-    /// `application/json` or a structured `application/*+json` type (RFC 6839 §3.1),
-    /// with any parameters (a charset, say).
-    Json,
-    /// Anything else.
-    Other,
-}
-
-fn label(headers: &HeaderMap) -> Label {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Label::Missing;
-    };
-    let Ok(value) = value.to_str() else {
-        return Label::Other;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let json = essence == "application/json"
-        || essence
-            .strip_prefix("application/")
-            .and_then(|subtype| subtype.strip_suffix("+json"))
-            .is_some_and(|name| !name.is_empty() && !name.contains('/'));
-    if json {
-        Label::Json
-    } else {
-        Label::Other
-    }
-}
-
 fn unsupported_media_type() -> Problem {
     Problem::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -94,40 +57,28 @@ fn unsupported_media_type() -> Problem {
 /// Reads the body of a request that must be JSON (or, where `optional`, may be
 /// empty): at most [`MAX_BODY_BYTES`], within `timeout`.
 async fn read_json_body(req: Request, timeout: Duration, optional: bool) -> Result<Vec<u8>, Problem> {
-    let label = label(req.headers());
+    let json = is_json(req.headers());
     // A body labelled as something else is refused before it is read.
-    if label == Label::Other {
+    if json == Some(false) {
         return Err(unsupported_media_type());
     }
-    let body = read_limited(req.into_body(), timeout).await?;
-    match label {
-        Label::Json => Ok(body),
-        // An unlabelled empty body is no body, where none is needed.
-        Label::Missing if optional && body.is_empty() => Ok(body),
-        _ => Err(unsupported_media_type()),
-    }
-}
-
-async fn read_limited(body: Body, timeout: Duration) -> Result<Vec<u8>, Problem> {
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES));
-    match read.await {
-        Err(_) => Err(Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "the body took too long to arrive",
-        )),
-        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
-        Ok(Err(err)) => {
-            let too_large =
-                std::error::Error::source(&err).is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Err(Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-                ))
-            } else {
-                Err(Problem::bad_request("the body could not be read"))
+    let body = read_limited(req.into_body(), MAX_BODY_BYTES, timeout)
+        .await
+        .map_err(|e| match e {
+            BodyError::Timeout => {
+                Problem::new(StatusCode::REQUEST_TIMEOUT, "the body took too long to arrive")
             }
-        }
+            BodyError::TooLarge => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            ),
+            BodyError::Unreadable => Problem::bad_request("the body could not be read"),
+        })?;
+    match json {
+        Some(_) => Ok(body),
+        // An unlabelled empty body is no body, where none is needed.
+        None if optional && body.is_empty() => Ok(body),
+        None => Err(unsupported_media_type()),
     }
 }
 
@@ -441,32 +392,6 @@ mod tests {
                 (StatusCode::BAD_REQUEST, None),
                 "{json}"
             );
-        }
-    }
-
-    #[test]
-    fn content_types() {
-        let of = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
-            label(&headers)
-        };
-        assert_eq!(label(&HeaderMap::new()), Label::Missing);
-        for json in [
-            "application/json",
-            "Application/JSON; charset=utf-8",
-            "application/merge-patch+json",
-        ] {
-            assert_eq!(of(json), Label::Json, "{json}");
-        }
-        for other in [
-            "text/plain",
-            "application/x-www-form-urlencoded",
-            "application/+json",
-            "text/json",
-            "application/jsonx",
-        ] {
-            assert_eq!(of(other), Label::Other, "{other}");
         }
     }
 
