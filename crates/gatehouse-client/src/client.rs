@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretSlice};
 use tokio::sync::OnceCell;
 
 use crate::cell::TokenCell;
@@ -61,9 +62,16 @@ pub struct OAuthClientBuilder {
     endpoint: TokenEndpoint,
     credentials: ClientCredentials,
     http: Option<reqwest::Client>,
+    client_certificate: Option<ClientCertificatePem>,
     retry: RetryPolicy,
     renewal: RenewalPolicy,
     allow_insecure_http: bool,
+}
+
+/// A TLS client certificate and its key, as PEM, until the HTTP client is built.
+struct ClientCertificatePem {
+    chain: Vec<u8>,
+    key: SecretSlice<u8>,
 }
 
 impl OAuthClientBuilder {
@@ -72,6 +80,27 @@ impl OAuthClientBuilder {
     /// credentials elsewhere), and times out after 30 s.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// A TLS client certificate for the default HTTP client to present to the
+    /// authorization server (RFC 8705): `certificate_chain` is the PEM of the
+    /// client's certificate (then any intermediates), `private_key` the PEM of its
+    /// key (PKCS#8, PKCS#1 or SEC1). It authenticates a client created with
+    /// [`ClientCredentials::tls_client_auth`](crate::ClientCredentials::tls_client_auth),
+    /// and gets certificate-bound access tokens for a client registered for them,
+    /// whatever its credentials. [`OAuthClientBuilder::build`] reports a PEM it
+    /// cannot use. With [`OAuthClientBuilder::http_client`], give the identity to
+    /// that client instead (`reqwest::ClientBuilder::identity`).
+    pub fn client_certificate_pem(
+        mut self,
+        certificate_chain: impl AsRef<[u8]>,
+        private_key: impl AsRef<[u8]>,
+    ) -> Self {
+        self.client_certificate = Some(ClientCertificatePem {
+            chain: certificate_chain.as_ref().to_vec(),
+            key: SecretSlice::from(private_key.as_ref().to_vec()),
+        });
         self
     }
 
@@ -97,14 +126,16 @@ impl OAuthClientBuilder {
     /// The client, or what is wrong with the settings.
     pub fn build(self) -> Result<OAuthClient, Error> {
         self.endpoint.check(self.allow_insecure_http)?;
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(REQUEST_TIMEOUT)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build()
-                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
+        let http = match (self.http, self.client_certificate) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "a client certificate cannot be added to a given HTTP client: \
+                     give it to that client with reqwest::ClientBuilder::identity"
+                        .into(),
+                ))
+            }
+            (Some(http), None) => http,
+            (None, certificate) => default_http_client(certificate.as_ref())?,
         };
         Ok(OAuthClient {
             inner: Arc::new(ClientInner {
@@ -121,6 +152,35 @@ impl OAuthClientBuilder {
     }
 }
 
+/// The HTTP client used when none is given: no redirects, bounded waits, and the
+/// client certificate if there is one.
+fn default_http_client(certificate: Option<&ClientCertificatePem>) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT);
+    if let Some(certificate) = certificate {
+        builder = builder.identity(identity(certificate)?);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+}
+
+/// The reqwest identity of a certificate chain and key: rustls's reqwest reads both
+/// from one PEM buffer.
+fn identity(certificate: &ClientCertificatePem) -> Result<reqwest::Identity, Error> {
+    let key = certificate.key.expose_secret();
+    let mut pem = Vec::with_capacity(key.len() + certificate.chain.len() + 1);
+    pem.extend_from_slice(key);
+    pem.push(b'\n');
+    pem.extend_from_slice(&certificate.chain);
+    let pem = SecretSlice::from(pem);
+    // reqwest's message does not quote the PEM, so it can be shown.
+    reqwest::Identity::from_pem(pem.expose_secret())
+        .map_err(|e| Error::Config(format!("the client certificate or its key cannot be used: {e}")))
+}
+
 impl OAuthClient {
     /// Starts the settings of a client with `credentials` at `endpoint`.
     pub fn builder(endpoint: TokenEndpoint, credentials: ClientCredentials) -> OAuthClientBuilder {
@@ -128,6 +188,7 @@ impl OAuthClient {
             endpoint,
             credentials,
             http: None,
+            client_certificate: None,
             retry: RetryPolicy::default(),
             renewal: RenewalPolicy::default(),
             allow_insecure_http: false,

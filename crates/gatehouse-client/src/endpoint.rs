@@ -165,7 +165,7 @@ async fn fetch_metadata(
     metadata: &Url,
 ) -> Result<Endpoints, Error> {
     let (response, _) = send_with_retries(retry, "metadata request", || {
-        http.get(metadata.clone()).header(ACCEPT, "application/json")
+        Ok(http.get(metadata.clone()).header(ACCEPT, "application/json"))
     })
     .await?;
     let status = response.status();

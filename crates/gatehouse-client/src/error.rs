@@ -201,6 +201,11 @@ pub enum Error {
     #[error("the session has ended: {0}")]
     SessionEnded(SessionEnd),
 
+    /// A `private_key_jwt` assertion could not be signed (the system's random
+    /// number generator failed).
+    #[error("cannot sign the client assertion")]
+    ClientAssertion,
+
     /// A renewal stopped before it had a result: its task panicked or the
     /// runtime is shutting down.
     #[error("the token renewal was interrupted")]

@@ -77,10 +77,21 @@
 //! to loopback addresses (RFC 6749 §3.2 requires TLS), unless explicitly
 //! allowed. Client authentication is `client_secret_basic` by default, with
 //! RFC 6749 §2.3.1's form-encoding of id and secret, or `client_secret_post`.
+//!
+//! **Clients without secrets.** [`ClientCredentials::private_key_jwt`] signs a
+//! new assertion (RFC 7523 §2.2) for every request, retries included: `aud` is the
+//! URL of the endpoint it goes to, `exp` a minute after `iat`, `jti` 128 random
+//! bits, because servers refuse an assertion they have seen before.
+//! [`ClientCredentials::tls_client_auth`] names the client and lets the TLS client
+//! certificate ([`OAuthClientBuilder::client_certificate_pem`]) prove it (RFC 8705
+//! §2); the same certificate gets certificate-bound access tokens (RFC 8705 §3)
+//! with any credentials. The key and the certificate's key never appear in
+//! `Debug` output or errors.
 #![warn(missing_docs)]
 // Tests may unwrap: a panic there is a failed test (the workspace lint is for the rest).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod assertion;
 mod cell;
 mod client;
 mod credentials;
@@ -96,6 +107,7 @@ mod source;
 mod token;
 mod token_request;
 
+pub use assertion::PrivateKey;
 pub use client::{OAuthClient, OAuthClientBuilder};
 pub use credentials::{ClientAuthMethod, ClientCredentials};
 pub use endpoint::TokenEndpoint;

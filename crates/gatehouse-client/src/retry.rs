@@ -143,17 +143,19 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// Sends the request `build` makes, again while the failure is transient and
 /// `policy` allows. The answer is the first response that is not transient,
 /// or the last one when the policy says stop, with the instant its request
-/// was sent; an error only when the last attempt got no response.
+/// was sent; an error when the last attempt got no response, or when `build`
+/// fails. Each attempt is built anew: an assertion in it is never sent twice.
 pub(crate) async fn send_with_retries(
     policy: &RetryPolicy,
     what: &'static str,
-    build: impl Fn() -> RequestBuilder,
+    build: impl Fn() -> Result<RequestBuilder, Error>,
 ) -> Result<(Response, Instant), Error> {
     let mut waited = Duration::ZERO;
     let mut attempts = 0;
     loop {
+        let request = build()?;
         let sent_at = Instant::now();
-        let attempt = build().send().await;
+        let attempt = request.send().await;
         attempts += 1;
         let transient = match &attempt {
             Ok(response) => is_retryable_status(response.status()),

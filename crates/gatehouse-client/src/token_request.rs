@@ -67,6 +67,7 @@ impl OAuthClient {
         tracing::debug!(
             %endpoint,
             client_id = inner.credentials.client_id(),
+            auth_method = inner.credentials.method_name(),
             grant = grant.grant_type(),
             scope = params.scope_str(),
             audience = params.audience_str(),
@@ -77,7 +78,7 @@ impl OAuthClient {
                 .http
                 .post(endpoint.clone())
                 .header(ACCEPT, "application/json");
-            inner.credentials.authenticate(request, &form)
+            inner.credentials.authenticate(request, endpoint, &form)
         })
         .await?;
         let issued = token_response(response, sent_at, &inner.renewal, params.scope_str()).await;
@@ -112,7 +113,7 @@ impl OAuthClient {
         let (response, _) = send_with_retries(&inner.retry, "revocation request", || {
             inner
                 .credentials
-                .authenticate(inner.http.post(endpoint.clone()), &form)
+                .authenticate(inner.http.post(endpoint.clone()), endpoint, &form)
         })
         .await?;
         // RFC 7009 §2.2: 200 whether or not the token was known.

@@ -1,13 +1,15 @@
 //! The token source against a stub token endpoint (a small axum app on
 //! `127.0.0.1:0`) that answers what each test scripts and records what it
 //! was sent: retries, refusals, cache keys, client authentication on the
-//! wire, discovery. What only a real server can show is in gatehouse's
-//! integration tests (`crates/gatehouse/tests/it/client_sdk.rs`).
+//! wire (secrets, private_key_jwt assertions checked with jwt-simple, an
+//! independent JOSE implementation), discovery. What only a real server can show
+//! is in gatehouse's integration tests (`crates/gatehouse/tests/it/client_sdk.rs`,
+//! `sdk_keys.rs`).
 
 // Tests may unwrap: a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,9 +18,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use base64::Engine as _;
 use gatehouse_client::{
-    ClientAuthMethod, ClientCredentials, Error, ErrorCode, ExposeSecret, OAuthClient, RetryPolicy,
-    SecretString, TokenEndpoint, TokenParams,
+    ClientAuthMethod, ClientCredentials, Error, ErrorCode, ExposeSecret, OAuthClient, PrivateKey,
+    RetryPolicy, SecretString, TokenEndpoint, TokenParams,
+};
+use jwt_simple::prelude::{
+    ECDSAP256PublicKeyLike as _, ES256KeyPair, ES256PublicKey, Ed25519KeyPair, Ed25519PublicKey,
+    EdDSAPublicKeyLike as _, JWTClaims, NoCustomClaims, PS256KeyPair, PS256PublicKey, RS256KeyPair,
+    RS256PublicKey, RSAPublicKeyLike as _, Token, TokenMetadata, VerificationOptions,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -42,6 +51,8 @@ fn answer(status: u16, body: Value) -> Scripted {
 /// One request the stub received.
 #[derive(Clone, Debug)]
 struct Seen {
+    /// `/token` or `/revoke`.
+    path: &'static str,
     at: Instant,
     authorization: Option<String>,
     form: HashMap<String, String>,
@@ -75,6 +86,7 @@ impl Stub {
         };
         let app = Router::new()
             .route("/token", post(token))
+            .route("/revoke", post(revoke))
             .route("/.well-known/oauth-authorization-server", get(metadata))
             .with_state(stub.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -116,6 +128,7 @@ async fn token(
 ) -> Response {
     let mut state = stub.state.lock().unwrap();
     state.seen.push(Seen {
+        path: "/token",
         at: Instant::now(),
         authorization: headers
             .get("authorization")
@@ -138,6 +151,23 @@ async fn token(
     response
 }
 
+/// Records a revocation request and answers 200 (RFC 7009 §2.2).
+async fn revoke(
+    State(stub): State<Stub>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> StatusCode {
+    stub.state.lock().unwrap().seen.push(Seen {
+        path: "/revoke",
+        at: Instant::now(),
+        authorization: headers
+            .get("authorization")
+            .map(|value| value.to_str().unwrap().to_string()),
+        form,
+    });
+    StatusCode::OK
+}
+
 async fn metadata(State(stub): State<Stub>) -> Json<Value> {
     let issuer = stub
         .state
@@ -146,7 +176,11 @@ async fn metadata(State(stub): State<Stub>) -> Json<Value> {
         .issuer
         .clone()
         .unwrap_or(stub.url.clone());
-    Json(json!({"issuer": issuer, "token_endpoint": format!("{}/token", stub.url)}))
+    Json(json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{}/token", stub.url),
+        "revocation_endpoint": format!("{}/revoke", stub.url),
+    }))
 }
 
 /// A patient policy with short steps, for tests that should not take long.
@@ -514,4 +548,225 @@ async fn plain_http_elsewhere_than_loopback_is_refused_up_front() {
     )
     .build();
     assert!(matches!(built, Err(Error::Config(_))), "{built:?}");
+}
+
+/// The public half of a key the SDK signs with, as jwt-simple verifies with it.
+enum Verifier {
+    Es256(ES256PublicKey),
+    EdDsa(Ed25519PublicKey),
+    Rs256(RS256PublicKey),
+    Ps256(PS256PublicKey),
+}
+
+impl Verifier {
+    /// Verifies `assertion`'s signature and its `iss`, `sub` and `aud`, and returns
+    /// its claims and its header.
+    fn verify(
+        &self,
+        assertion: &str,
+        client_id: &str,
+        audience: &str,
+    ) -> (JWTClaims<NoCustomClaims>, TokenMetadata) {
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from([client_id.to_string()])),
+            required_subject: Some(client_id.to_string()),
+            allowed_audiences: Some(HashSet::from([audience.to_string()])),
+            time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(5)),
+            ..VerificationOptions::default()
+        };
+        let claims = match self {
+            Verifier::Es256(key) => key.verify_token::<NoCustomClaims>(assertion, Some(options)),
+            Verifier::EdDsa(key) => key.verify_token::<NoCustomClaims>(assertion, Some(options)),
+            Verifier::Rs256(key) => key.verify_token::<NoCustomClaims>(assertion, Some(options)),
+            Verifier::Ps256(key) => key.verify_token::<NoCustomClaims>(assertion, Some(options)),
+        }
+        .unwrap_or_else(|e| panic!("the assertion does not verify: {e}"));
+        (claims, Token::decode_metadata(assertion).unwrap())
+    }
+}
+
+/// A new key of each kind the SDK signs with: the PEM the SDK reads (as
+/// jwt-simple writes it: PKCS#8, PKCS#1 for RSA), and the verifier.
+fn keys() -> Vec<(&'static str, PrivateKey, Verifier)> {
+    let es = ES256KeyPair::generate();
+    let ed = Ed25519KeyPair::generate();
+    let rsa = RS256KeyPair::generate(2048).unwrap();
+    let rsa_pem = rsa.to_pem().unwrap();
+    let ps = PS256KeyPair::from_pem(&rsa_pem).unwrap();
+    vec![
+        (
+            "ES256",
+            PrivateKey::from_pem(&es.to_pem().unwrap()).unwrap().kid("ec-1"),
+            Verifier::Es256(es.public_key()),
+        ),
+        (
+            "EdDSA",
+            PrivateKey::from_pem(&ed.to_pem()).unwrap(),
+            Verifier::EdDsa(ed.public_key()),
+        ),
+        (
+            "RS256",
+            PrivateKey::from_pem(&rsa_pem).unwrap().kid("rsa-1"),
+            Verifier::Rs256(rsa.public_key()),
+        ),
+        (
+            "PS256",
+            PrivateKey::from_pem(&rsa_pem).unwrap().rsa_pss().unwrap(),
+            Verifier::Ps256(ps.public_key()),
+        ),
+    ]
+}
+
+/// Seconds since the epoch, as the assertion's times are.
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn private_key_jwt_sends_a_fresh_signed_assertion_with_each_request() {
+    for (alg, key, verifier) in keys() {
+        let stub = Stub::start().await;
+        let token_url = format!("{}/token", stub.url);
+        // The first attempt fails transiently: its retry must not reuse the assertion.
+        stub.script([answer(503, json!({"error": "temporarily_unavailable"}))]);
+        let kid = key.key_id().map(str::to_string);
+        let credentials = ClientCredentials::private_key_jwt("reports", key);
+        assert_eq!(credentials.method_name(), "private_key_jwt");
+        let debug = format!("{credentials:?}");
+        assert!(debug.contains("[redacted]") && debug.contains(alg), "{debug}");
+        let client = stub.client_with(credentials, quick_retries(2));
+        let source = client.token_source(TokenParams::new().scope("read"));
+        source.token().await.expect("a token on the retry");
+        source
+            .token_for(&TokenParams::new().scope("write"))
+            .await
+            .expect("a second token");
+
+        let seen = stub.seen();
+        assert_eq!(seen.len(), 3, "{alg}");
+        let mut jtis = HashSet::new();
+        for request in &seen {
+            assert_eq!(request.authorization, None, "{alg}: no Basic beside an assertion");
+            assert!(!request.form.contains_key("client_secret"), "{alg}");
+            assert_eq!(request.form["client_id"], "reports", "{alg}");
+            assert_eq!(
+                request.form["client_assertion_type"],
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            );
+            assert_eq!(request.form["grant_type"], "client_credentials");
+            let (claims, header) = verifier.verify(&request.form["client_assertion"], "reports", &token_url);
+            assert_eq!(header.algorithm(), alg);
+            assert_eq!(header.key_id(), kid.as_deref(), "{alg}");
+            assert_eq!(header.signature_type(), Some("JWT"));
+            let issued = claims.issued_at.expect("iat").as_secs();
+            let expires = claims.expires_at.expect("exp").as_secs();
+            assert!(issued.abs_diff(unix_now()) <= 5, "{alg}: iat {issued}");
+            assert_eq!(expires - issued, 60, "{alg}");
+            let jti = claims.jwt_id.expect("jti");
+            assert_eq!(
+                BASE64URL.decode(&jti).expect("base64url jti").len(),
+                16,
+                "{alg}: {jti}"
+            );
+            jtis.insert(jti);
+        }
+        assert_eq!(
+            jtis.len(),
+            3,
+            "{alg}: every request, retries included, has its own jti"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revocation_requests_carry_an_assertion_for_the_revocation_endpoint() {
+    let stub = Stub::start().await;
+    let (_, key, verifier) = keys().swap_remove(0);
+    let client = OAuthClient::builder(
+        TokenEndpoint::discover(&stub.url).unwrap(),
+        ClientCredentials::private_key_jwt("reports", key),
+    )
+    .build()
+    .unwrap();
+    stub.script([answer(
+        200,
+        json!({"access_token": "a1", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "r1"}),
+    )]);
+    let session = client.session(TokenParams::new());
+    session
+        .login("alice", SecretString::from("alice-password"))
+        .await
+        .unwrap();
+    session.logout().await.unwrap();
+
+    let seen = stub.seen();
+    let paths: Vec<&str> = seen.iter().map(|request| request.path).collect();
+    assert_eq!(paths, ["/token", "/revoke"]);
+    let revocation = &seen[1];
+    assert_eq!(revocation.form["token"], "r1");
+    assert_eq!(revocation.form["token_type_hint"], "refresh_token");
+    let (claims, _) = verifier.verify(
+        &revocation.form["client_assertion"],
+        "reports",
+        &format!("{}/revoke", stub.url),
+    );
+    assert!(claims.jwt_id.is_some());
+}
+
+#[tokio::test]
+async fn tls_client_auth_sends_the_client_id_alone() {
+    let stub = Stub::start().await;
+    let credentials =
+        ClientCredentials::tls_client_auth("edge-device").auth_method(ClientAuthMethod::ClientSecretPost);
+    stub.client_with(credentials, RetryPolicy::none())
+        .token_source(TokenParams::new())
+        .token()
+        .await
+        .unwrap();
+    let seen = stub.seen();
+    assert_eq!(seen[0].authorization, None);
+    let mut names: Vec<&str> = seen[0].form.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["client_id", "grant_type"]);
+    assert_eq!(seen[0].form["client_id"], "edge-device");
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_checked_when_the_client_is_built() {
+    let endpoint = || TokenEndpoint::url("https://as.example/token").unwrap();
+    let credentials = || ClientCredentials::tls_client_auth("edge-device");
+    let certified = rcgen::generate_simple_self_signed(vec!["edge-device".to_string()]).unwrap();
+    let (chain, key) = (certified.cert.pem(), certified.signing_key.serialize_pem());
+
+    OAuthClient::builder(endpoint(), credentials())
+        .client_certificate_pem(&chain, &key)
+        .build()
+        .expect("a usable certificate and key");
+
+    let no_key = OAuthClient::builder(endpoint(), credentials())
+        .client_certificate_pem(&chain, "")
+        .build();
+    assert!(matches!(&no_key, Err(Error::Config(_))), "{no_key:?}");
+    let no_chain = OAuthClient::builder(endpoint(), credentials())
+        .client_certificate_pem("", &key)
+        .build();
+    assert!(matches!(&no_chain, Err(Error::Config(_))), "{no_chain:?}");
+    let error = format!("{no_chain:?}");
+    assert!(
+        !error.contains("PRIVATE KEY"),
+        "the key stays out of errors: {error}"
+    );
+
+    let with_own_client = OAuthClient::builder(endpoint(), credentials())
+        .http_client(reqwest::Client::new())
+        .client_certificate_pem(&chain, &key)
+        .build();
+    assert!(
+        matches!(&with_own_client, Err(Error::Config(text)) if text.contains("identity")),
+        "{with_own_client:?}"
+    );
 }
