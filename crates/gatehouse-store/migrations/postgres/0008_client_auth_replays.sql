@@ -1,0 +1,23 @@
+-- Client authentication beyond a shared secret (private_key_jwt, RFC 7523 §2.2;
+-- tls_client_auth and self_signed_tls_client_auth, RFC 8705 §2), and certificate-
+-- bound access tokens (RFC 8705 §3). Every existing client keeps authenticating with
+-- its secret. jwks is the client's JWK Set as JSON text; tls_subject_dn is in the
+-- canonical form gatehouse compares certificates' subjects in. Adding columns with
+-- constant defaults rewrites no rows (PostgreSQL 11 and later).
+ALTER TABLE clients ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'client_secret_basic';
+ALTER TABLE clients ADD COLUMN jwks TEXT;
+ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
+ALTER TABLE clients ADD COLUMN tls_subject_dn TEXT;
+ALTER TABLE clients ADD COLUMN bound_tokens BOOLEAN NOT NULL DEFAULT false;
+
+-- What an opaque access token is bound to (RFC 7800 cnf), as JSON; NULL if nothing.
+ALTER TABLE opaque_access_tokens ADD COLUMN cnf TEXT;
+
+-- Single-use values already used (client assertion jti, RFC 7523 §3 item 7), by a
+-- SHA-256 digest of the value and what it belongs to, kept until the value could not
+-- be accepted anyway.
+CREATE TABLE used_jtis (
+    digest     BYTEA PRIMARY KEY NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX used_jtis_expires ON used_jtis (expires_at);
