@@ -5,7 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use gatehouse_core::store::{ChangeKind, ClientLookup, ClientStore};
 use gatehouse_core::{
-    Client, ClientId, GrantTypes, PreviousSecret, Scope, SecretHash, StoreError, TokenFormat, UnixTime,
+    AuthMethod, AuthSettings, Client, ClientId, GrantTypes, PreviousSecret, Scope, SecretHash, StoreError,
+    TokenFormat, UnixTime,
 };
 
 use crate::error::{corrupt, db_error};
@@ -25,6 +26,11 @@ struct ClientRow {
     refresh_token_ttl: Option<i64>,
     token_format: String,
     can_introspect: bool,
+    auth_method: String,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    tls_subject_dn: Option<String>,
+    bound_tokens: bool,
     registered: bool,
     created_at: i64,
     previous_secret_hash: Option<String>,
@@ -54,6 +60,16 @@ impl ClientRow {
             access_token_ttl: self.access_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,
             can_introspect: self.can_introspect,
+            auth: AuthSettings {
+                method: self
+                    .auth_method
+                    .parse::<AuthMethod>()
+                    .map_err(|()| corrupt("auth_method", &self.auth_method))?,
+                jwks: self.jwks,
+                jwks_uri: self.jwks_uri,
+                tls_subject_dn: self.tls_subject_dn,
+                bound_tokens: self.bound_tokens,
+            },
             registered: self.registered,
             created_at: self.created_at,
         })
@@ -61,14 +77,16 @@ impl ClientRow {
 }
 
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, scope, grant_types, audience, access_token_ttl, \
-     refresh_token_ttl, token_format, can_introspect, created_at";
+     refresh_token_ttl, token_format, can_introspect, auth_method, jwks, jwks_uri, tls_subject_dn, bound_tokens, \
+     created_at";
 
 /// What is read: the columns written at creation, whether a registration access token
 /// is stored (a client that registered itself), and the previous secret.
 const CLIENT_READ_COLUMNS: &str =
     "client_id, name, secret_hash, scope, grant_types, audience, access_token_ttl, \
-     refresh_token_ttl, token_format, can_introspect, (registration_token_hash IS NOT NULL) AS registered, \
-     created_at, previous_secret_hash, previous_secret_expires_at";
+     refresh_token_ttl, token_format, can_introspect, auth_method, jwks, jwks_uri, tls_subject_dn, bound_tokens, \
+     (registration_token_hash IS NOT NULL) AS registered, created_at, previous_secret_hash, \
+     previous_secret_expires_at";
 
 #[async_trait]
 impl ClientLookup for SqlStore {
@@ -93,7 +111,7 @@ impl SqlStore {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO clients ({CLIENT_COLUMNS}, updated_at, registration_token_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)"
         );
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
@@ -108,6 +126,11 @@ impl SqlStore {
                 .bind(client.refresh_token_ttl)
                 .bind(client.token_format.as_str())
                 .bind(client.can_introspect)
+                .bind(client.auth.method.as_str())
+                .bind(client.auth.jwks.as_deref())
+                .bind(client.auth.jwks_uri.as_deref())
+                .bind(client.auth.tls_subject_dn.as_deref())
+                .bind(client.auth.bound_tokens)
                 .bind(client.created_at)
                 .bind(registration_token.map(SecretHash::to_stored))
                 .execute(&mut *tx)
@@ -214,7 +237,10 @@ impl ClientStore for SqlStore {
 
 /// A change to a client's settings, as `gatehouse client update` makes it. `None`
 /// leaves a setting as it is; for the optional settings, `Some(None)` returns it to
-/// the server's default (`default_audience`, `access_token_ttl`, `refresh_token_ttl`).
+/// the server's default (`default_audience`, `access_token_ttl`, `refresh_token_ttl`)
+/// or, for `jwks`, `jwks_uri` and `tls_subject_dn`, clears it. The store writes what
+/// it is given: whether the result is a usable combination (a method with the keys
+/// or subject it needs) is for the caller to check first.
 #[derive(Debug, Clone, Default)]
 pub struct ClientChanges {
     /// A new name for people.
@@ -244,6 +270,17 @@ pub struct ClientChanges {
     /// exactly one finds it and the rest change nothing (`None` from
     /// [`SqlStore::update_client`]).
     pub if_registration_token: Option<SecretHash>,
+    /// How it authenticates.
+    pub auth_method: Option<AuthMethod>,
+    /// Its JWK Set (JSON text); `Some(None)` removes it.
+    pub jwks: Option<Option<String>>,
+    /// Where its JWK Set is fetched from; `Some(None)` removes it.
+    pub jwks_uri: Option<Option<String>>,
+    /// The subject DN its certificate must carry (canonical form); `Some(None)`
+    /// removes it.
+    pub tls_subject_dn: Option<Option<String>>,
+    /// Whether its access tokens are bound to its TLS client certificate.
+    pub bound_tokens: Option<bool>,
 }
 
 impl SqlStore {
@@ -269,7 +306,12 @@ impl SqlStore {
                  token_format = COALESCE($13, token_format), secret_hash = COALESCE($14, secret_hash), \
                  previous_secret_hash = CASE WHEN $14 IS NULL THEN previous_secret_hash END, \
                  previous_secret_expires_at = CASE WHEN $14 IS NULL THEN previous_secret_expires_at END, \
-                 registration_token_hash = COALESCE($15, registration_token_hash) \
+                 registration_token_hash = COALESCE($15, registration_token_hash), \
+                 auth_method = COALESCE($17, auth_method), \
+                 jwks = CASE WHEN $18 THEN $19 ELSE jwks END, \
+                 jwks_uri = CASE WHEN $20 THEN $21 ELSE jwks_uri END, \
+                 tls_subject_dn = CASE WHEN $22 THEN $23 ELSE tls_subject_dn END, \
+                 bound_tokens = COALESCE($24, bound_tokens) \
              WHERE client_id = $12 AND ($16 IS NULL OR registration_token_hash = $16) \
              RETURNING {CLIENT_READ_COLUMNS}"
         );
@@ -292,6 +334,14 @@ impl SqlStore {
                 .bind(changes.secret_hash.as_ref().map(SecretHash::to_stored))
                 .bind(changes.registration_token_hash.as_ref().map(SecretHash::to_stored))
                 .bind(changes.if_registration_token.as_ref().map(SecretHash::to_stored))
+                .bind(changes.auth_method.map(AuthMethod::as_str))
+                .bind(changes.jwks.is_some())
+                .bind(changes.jwks.as_ref().and_then(Option::as_deref))
+                .bind(changes.jwks_uri.is_some())
+                .bind(changes.jwks_uri.as_ref().and_then(Option::as_deref))
+                .bind(changes.tls_subject_dn.is_some())
+                .bind(changes.tls_subject_dn.as_ref().and_then(Option::as_deref))
+                .bind(changes.bound_tokens)
                 .fetch_optional(&mut *tx)
                 .await?;
             if row.is_some() {
