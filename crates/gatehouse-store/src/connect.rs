@@ -12,7 +12,8 @@ use sqlx::sqlite::{
 };
 
 use crate::error::db_error;
-use crate::rotation::RotationWriters;
+use crate::replays::{self, ReplayWriters};
+use crate::rotation::{self, RotationWriters};
 use crate::{on_pool, sqlite_file};
 
 /// The database engine behind a store.
@@ -68,6 +69,7 @@ pub(crate) enum Pool {
 pub struct SqlStore {
     pub(crate) pool: Pool,
     pub(crate) rotations: RotationWriters,
+    pub(crate) replays: ReplayWriters,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -80,7 +82,7 @@ impl std::fmt::Debug for SqlStore {
 
 impl SqlStore {
     /// Opens the database at `url` (inside a Tokio runtime: it starts the writer
-    /// tasks of [`crate::rotation`]). A SQLite file is created if missing, readable by
+    /// tasks of [`crate::rotation`] and [`crate::replays`]). A SQLite file is created if missing, readable by
     /// its owner only (mode 0600, as are its `-wal` and `-shm` files), and put in WAL
     /// mode; with `synchronous = FULL` every commit is durable when it returns.
     /// The pool connects lazily, so a server starts even while PostgreSQL is down
@@ -128,13 +130,23 @@ impl SqlStore {
                 ))
             }
         };
-        let rotations = match &pool {
-            Pool::Sqlite(pool) => RotationWriters::sqlite(pool),
+        // On PostgreSQL, writers of each kind overlap their batches with each other's
+        // commits; each holds a connection only while its batch runs.
+        let (rotations, replays) = match &pool {
+            Pool::Sqlite(pool) => (rotation::sqlite_writers(pool), replays::sqlite_writers(pool)),
             Pool::Postgres(pool) => {
-                RotationWriters::postgres(pool, (options.max_connections as usize / 2).clamp(1, 4))
+                let writers = (options.max_connections as usize / 2).clamp(1, 4);
+                (
+                    rotation::postgres_writers(pool, writers),
+                    replays::postgres_writers(pool, writers),
+                )
             }
         };
-        Ok(Self { pool, rotations })
+        Ok(Self {
+            pool,
+            rotations,
+            replays,
+        })
     }
 
     /// The backend in use.

@@ -18,14 +18,10 @@
 //! On PostgreSQL a rotation costs two round trips (three for an opaque client), and a
 //! refusal one more.
 //!
-//! **Group commit.** A durable commit costs an fsync (SQLite with `synchronous = FULL`,
-//! PostgreSQL's WAL flush); one per rotation caps a server at a few hundred rotations
-//! a second. Rotations therefore go to writer tasks that take everything queued, run
-//! them one after another inside one transaction, and commit once: many rotations per
-//! fsync, and no answer leaves before its commit. A database error fails the whole
-//! batch (nothing is half done: every caller may retry with the token it holds).
-//! While a batch commits, the next one queues: batches grow with load by themselves,
-//! with no timer.
+//! **Group commit** ([`crate::group_commit`]): rotations go to writer tasks that run
+//! everything queued inside one transaction and commit once, many rotations per
+//! fsync; no answer leaves before its commit. A database error fails the whole batch
+//! (nothing is half done: every caller may retry with the token it holds).
 //!
 //! Exactly-once consumption holds within a batch (rotations run one after another on
 //! one connection, so a second use of a token sees the first) and across writers and
@@ -33,24 +29,15 @@
 //! one writer). Batches take those row locks in token order, so writers and nodes do
 //! not deadlock each other.
 
-use std::sync::Arc;
-
 use gatehouse_core::store::RotationDecision;
 use gatehouse_core::tokens::{Rotation, RotationStep, TokenDigest};
 use gatehouse_core::{StoreError, UnixTime};
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
-use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::error::db_error;
+use crate::group_commit::{next_batch, run_batch, Job, Queue, Writers};
 use crate::token_rows::{insert_opaque, insert_refresh, select_refresh_state, RefreshStateRow};
-
-/// Most rotations in one transaction.
-const MAX_BATCH: usize = 256;
-/// How many times a batch runs when PostgreSQL aborts it for contention.
-const ATTEMPTS: u32 = 3;
-/// Rotations that may wait for a writer before callers wait to enqueue.
-const QUEUE_DEPTH: usize = 4096;
 
 /// Step 1 on SQLite: marks the token (`$1`) used at `$2`, if it was not and its login
 /// is stored (a token whose login is gone is no token).
@@ -87,76 +74,43 @@ pub(crate) struct RotationJob {
     pub(crate) decide: RotationDecision,
 }
 
-type Reply = oneshot::Sender<Result<Rotation, StoreError>>;
-type Queue = Arc<Mutex<mpsc::Receiver<(RotationJob, Reply)>>>;
+impl Job for RotationJob {
+    type Output = Rotation;
+    const WHAT: &'static str = "rotation";
 
-/// The queue in front of the writer tasks.
-pub(crate) struct RotationWriters {
-    queue: mpsc::Sender<(RotationJob, Reply)>,
-}
-
-impl RotationWriters {
-    /// Starts one writer task on `pool` (needs a Tokio runtime): SQLite has one writer
-    /// at a time anyway.
-    pub(crate) fn sqlite(pool: &SqlitePool) -> Self {
-        Self::start(1, |queue| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                while let Some(batch) = next_batch(&queue).await {
-                    run_batch!(pool, batch, false);
-                }
-            });
-        })
-    }
-
-    /// Starts `writers` writer tasks on `pool` (needs a Tokio runtime), so that
-    /// batches overlap with each other's commits.
-    pub(crate) fn postgres(pool: &PgPool, writers: usize) -> Self {
-        Self::start(writers, |queue| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                while let Some(batch) = next_batch(&queue).await {
-                    run_batch!(pool, batch, true);
-                }
-            });
-        })
-    }
-
-    fn start(writers: usize, spawn: impl Fn(Queue)) -> Self {
-        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..writers.max(1) {
-            spawn(receiver.clone());
-        }
-        Self { queue }
-    }
-
-    /// Runs one rotation and waits for its commit.
-    pub(crate) async fn submit(&self, job: RotationJob) -> Result<Rotation, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send((job, reply))
-            .await
-            .map_err(|_| StoreError::Unavailable("the rotation writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the rotation writer dropped a rotation".into()))?
+    /// The presented token's row is the one a rotation locks (its consuming step).
+    fn lock_order(&self) -> [u8; 32] {
+        self.presented.0
     }
 }
 
-/// Waits for one rotation, then takes whatever else is queued, up to [`MAX_BATCH`].
-async fn next_batch(receiver: &Queue) -> Option<Vec<(RotationJob, Reply)>> {
-    let mut receiver = receiver.lock().await;
-    let first = receiver.recv().await?;
-    let mut batch = Vec::with_capacity(16);
-    batch.push(first);
-    while batch.len() < MAX_BATCH {
-        match receiver.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
+/// The queue in front of the rotation writer tasks.
+pub(crate) type RotationWriters = Writers<RotationJob>;
+
+/// Starts one rotation writer task on `pool` (needs a Tokio runtime): SQLite has one
+/// writer at a time anyway.
+pub(crate) fn sqlite_writers(pool: &SqlitePool) -> RotationWriters {
+    Writers::start(1, |queue: Queue<RotationJob>| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = next_batch(&queue).await {
+                run_batch!(pool, batch, rotate_in_tx, false);
+            }
+        });
+    })
+}
+
+/// Starts `writers` rotation writer tasks on `pool` (needs a Tokio runtime), so that
+/// batches overlap with each other's commits.
+pub(crate) fn postgres_writers(pool: &PgPool, writers: usize) -> RotationWriters {
+    Writers::start(writers, |queue: Queue<RotationJob>| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = next_batch(&queue).await {
+                run_batch!(pool, batch, rotate_in_tx, true);
+            }
+        });
+    })
 }
 
 /// One rotation inside the open transaction `$tx`: consume, decide, write (see the
@@ -241,54 +195,3 @@ macro_rules! rotate_in_tx {
     };
 }
 use rotate_in_tx;
-
-/// Runs a batch in one transaction on `$pool` and answers every caller after the
-/// commit (or with the commit's error).
-///
-/// The batch consumes its tokens in digest order, so two batches that share tokens
-/// (two writers, or two nodes, each given the same tokens at once) lock them in the
-/// same order and cannot wait on each other in a cycle; uses of one token keep their
-/// arrival order, as the sort is stable. Should PostgreSQL still abort the batch to
-/// break a cycle (through a login's row, say), nothing was written, and the batch
-/// runs again, [`ATTEMPTS`] times in all.
-macro_rules! run_batch {
-    ($pool:expr, $batch:expr, $postgres:expr) => {{
-        let mut batch: Vec<(RotationJob, Reply)> = $batch;
-        batch.sort_by(|(a, _), (b, _)| a.presented.0.cmp(&b.presented.0));
-        let (jobs, replies): (Vec<RotationJob>, Vec<Reply>) = batch.into_iter().unzip();
-        let mut attempt = 1;
-        let done = loop {
-            let done: Result<Vec<Result<Rotation, StoreError>>, StoreError> = async {
-                let mut tx = $pool.begin().await.map_err(db_error)?;
-                let mut outcomes = Vec::with_capacity(jobs.len());
-                for job in &jobs {
-                    outcomes.push(rotate_in_tx!(tx, job, $postgres)?);
-                }
-                tx.commit().await.map_err(db_error)?;
-                Ok(outcomes)
-            }
-            .await;
-            match done {
-                Err(StoreError::Contention(err)) if attempt < ATTEMPTS => {
-                    tracing::info!(error = %err, rotations = jobs.len(), attempt, "a rotation batch lost to contention; running it again");
-                    attempt += 1;
-                }
-                done => break done,
-            }
-        };
-        match done {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, rotations = replies.len(), "a rotation batch failed");
-                for reply in replies {
-                    let _ = reply.send(Err(err.clone()));
-                }
-            }
-        }
-    }};
-}
-use run_batch;

@@ -341,6 +341,11 @@ impl TokenStore for SqlStore {
                 now,
             ),
             (
+                "DELETE FROM used_jtis WHERE digest IN \
+              (SELECT digest FROM used_jtis WHERE expires_at < $1 LIMIT $2)",
+                now,
+            ),
+            (
                 "DELETE FROM token_families WHERE family_id IN \
               (SELECT family_id FROM token_families WHERE expires_at < $1 LIMIT $2)",
                 now - LOGIN_GRACE_SECS,
