@@ -3,7 +3,7 @@
 //! Rows are read as facts; what they mean is core's to decide.
 
 use gatehouse_core::tokens::{LoginState, LoginUser, RefreshState};
-use gatehouse_core::{ClientId, Scope, StoreError};
+use gatehouse_core::{ClientId, Confirmation, Scope, StoreError};
 
 use crate::error::corrupt;
 
@@ -25,28 +25,53 @@ macro_rules! insert_refresh {
 }
 pub(crate) use insert_refresh;
 
-/// Inserts an opaque access token row.
+/// Inserts an opaque access token row, with what it is bound to.
 macro_rules! insert_opaque {
     ($tx:expr, $row:expr) => {
-        sqlx::query(
-            "INSERT INTO opaque_access_tokens (token_hash, jti, family_id, client_id, subject, username, scope, \
-             audience, issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
-        )
-        .bind(&$row.digest.0[..])
-        .bind(&$row.jti)
-        .bind($row.family_id.as_deref())
-        .bind($row.client_id.as_str())
-        .bind(&$row.subject)
-        .bind($row.username.as_deref())
-        .bind($row.scope.to_string())
-        .bind(&$row.audience)
-        .bind($row.issued_at)
-        .bind($row.expires_at)
-        .execute(&mut *$tx)
-        .await
+        match $crate::token_rows::cnf_column($row.cnf.as_ref()) {
+            Ok(cnf) => {
+                sqlx::query(
+                    "INSERT INTO opaque_access_tokens (token_hash, jti, family_id, client_id, subject, username, \
+                     scope, audience, issued_at, expires_at, revoked_at, cnf) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)",
+                )
+                .bind(&$row.digest.0[..])
+                .bind(&$row.jti)
+                .bind($row.family_id.as_deref())
+                .bind($row.client_id.as_str())
+                .bind(&$row.subject)
+                .bind($row.username.as_deref())
+                .bind($row.scope.to_string())
+                .bind(&$row.audience)
+                .bind($row.issued_at)
+                .bind($row.expires_at)
+                .bind(cnf)
+                .execute(&mut *$tx)
+                .await
+            }
+            Err(err) => Err(err),
+        }
     };
 }
 pub(crate) use insert_opaque;
+
+/// The `cnf` column of an opaque access token: its confirmation as JSON (RFC 7800
+/// §3.1's object, as introspection shows it), NULL for a token bound to nothing.
+/// The error is sqlx's, as for any value that cannot be encoded, so that it joins
+/// the statement's own.
+pub(crate) fn cnf_column(cnf: Option<&Confirmation>) -> Result<Option<String>, sqlx::Error> {
+    cnf.map(serde_json::to_string)
+        .transpose()
+        .map_err(|err| sqlx::Error::Encode(Box::new(err)))
+}
+
+/// An opaque access token's confirmation, from its `cnf` column.
+pub(crate) fn cnf_from_column(column: Option<&str>) -> Result<Option<Confirmation>, StoreError> {
+    column
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|err| corrupt("opaque token cnf", err))
+}
 
 /// The one query of a refresh token with its login and the login's user as they are
 /// now (a [`RefreshStateRow`]), for the token whose digest is `$1`, with `$extra`

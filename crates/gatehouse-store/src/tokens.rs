@@ -12,7 +12,7 @@ use gatehouse_core::{Scope, StoreError, UnixTime};
 use crate::error::{corrupt, db_error};
 use crate::rotation::RotationJob;
 use crate::token_rows::{
-    insert_opaque, insert_refresh, parse_client_id, select_refresh_state, RefreshStateRow,
+    cnf_from_column, insert_opaque, insert_refresh, parse_client_id, select_refresh_state, RefreshStateRow,
 };
 use crate::{on_pool, SqlStore};
 
@@ -118,6 +118,7 @@ struct OpaqueRow {
     issued_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    cnf: Option<String>,
     login_stored: bool,
     login_revoked_at: Option<i64>,
     #[sqlx(flatten)]
@@ -217,7 +218,7 @@ impl TokenStore for SqlStore {
     async fn find_opaque(&self, digest: &TokenDigest) -> Result<Option<OpaqueView>, StoreError> {
         let sql = concat!(
             "SELECT o.token_hash, o.jti, o.family_id, o.client_id, o.subject, o.username, o.scope, o.audience, \
-             o.issued_at, o.expires_at, o.revoked_at, f.family_id IS NOT NULL AS login_stored, \
+             o.issued_at, o.expires_at, o.revoked_at, o.cnf, f.family_id IS NOT NULL AS login_stored, \
              f.revoked_at AS login_revoked_at, ",
             // A user's token names the user in `subject`; a client's names the client.
             holder_columns!("o.client_id", "CASE WHEN o.username IS NULL THEN NULL ELSE o.subject END"),
@@ -251,6 +252,7 @@ impl TokenStore for SqlStore {
                 audience: row.audience,
                 issued_at: row.issued_at,
                 expires_at: row.expires_at,
+                cnf: cnf_from_column(row.cnf.as_deref())?,
             },
         }))
     }
