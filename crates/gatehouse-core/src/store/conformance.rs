@@ -10,7 +10,7 @@
 //! verdict, as the service does.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
-use crate::store::{ClientStore, RotationDecision, TokenStore, UserStore};
+use crate::store::{ClientStore, ReplayStore, RotationDecision, TokenStore, UserStore};
 use crate::tokens::{
     HolderState, LoginRecord, NewFamily, NewOpaqueToken, NewRefreshToken, RefreshState, RefreshVerdict,
     Rotation, RotationStep, RotationWrites, TokenDigest, UserHolder, LOGIN_GRACE_SECS,
@@ -18,9 +18,12 @@ use crate::tokens::{
 use crate::user::{User, UserId};
 use crate::{Client, ClientId, GrantTypes, OAuthError, Scope, SecretHash, StoreError, TokenFormat, UnixTime};
 
+mod authn;
+pub use authn::*;
+
 /// What the cases need of a store.
-pub trait TestedStore: ClientStore + UserStore + TokenStore {}
-impl<S: ClientStore + UserStore + TokenStore + ?Sized> TestedStore for S {}
+pub trait TestedStore: ClientStore + UserStore + TokenStore + ReplayStore {}
+impl<S: ClientStore + UserStore + TokenStore + ReplayStore + ?Sized> TestedStore for S {}
 
 /// The time the cases start at.
 pub const NOW: UnixTime = 1_800_000_000;
@@ -51,6 +54,11 @@ macro_rules! store_conformance_tests {
             revocation_marks_end_tokens_and_only_move_forward,
             the_clean_up_deletes_what_expired,
             deleting_a_client_deletes_its_tokens,
+            a_client_keeps_its_authentication_settings,
+            opaque_tokens_keep_what_they_are_bound_to,
+            a_value_is_used_once,
+            of_concurrent_first_uses_exactly_one_wins_per_value,
+            the_clean_up_deletes_expired_replay_records_only,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
@@ -90,6 +98,7 @@ fn client(name: &str) -> Client {
         refresh_token_ttl: None,
         token_format: TokenFormat::Jwt,
         can_introspect: false,
+        auth: Default::default(),
         registered: false,
         created_at: NOW,
     }
@@ -124,6 +133,7 @@ fn opaque(
         audience: "https://api.test".into(),
         issued_at: at,
         expires_at: at + ACCESS_TTL,
+        cnf: None,
     }
 }
 

@@ -12,6 +12,9 @@ use gatehouse_core::{
 };
 use gatehouse_store::{ClientChanges, SqlStore, UserChanges};
 
+mod authn;
+pub use authn::*;
+
 /// The time the cases start at.
 const NOW: UnixTime = 1_800_000_000;
 
@@ -27,6 +30,8 @@ macro_rules! store_api_tests {
             a_registered_client_keeps_its_registration_token_hash,
             client_changes_replace_format_secret_and_registration_token,
             user_changes_disable_and_enable_with_the_other_changes,
+            a_registered_client_keeps_its_authentication_settings_in_pages,
+            client_changes_set_and_clear_authentication_settings,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
@@ -61,6 +66,7 @@ fn client(name: &str) -> Client {
         refresh_token_ttl: None,
         token_format: TokenFormat::Jwt,
         can_introspect: false,
+        auth: Default::default(),
         registered: false,
         created_at: NOW,
     }
@@ -89,6 +95,7 @@ fn opaque(name: &str, client_id: &str, family: Option<&str>, user: Option<&User>
         audience: "https://api.test".into(),
         issued_at: NOW,
         expires_at: NOW + 600,
+        cnf: None,
     }
 }
 
