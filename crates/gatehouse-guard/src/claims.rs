@@ -1,5 +1,6 @@
 //! What a validated access token says, and the extractor that hands it to handlers.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -45,12 +46,50 @@ pub struct Claims {
     /// The login (token family) the token belongs to, if any.
     #[serde(default)]
     pub sid: Option<String>,
+    /// What the token is bound to (RFC 7800 `cnf`): the TLS client certificate of
+    /// RFC 8705 §3. The guard has checked it against the request's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 impl Claims {
     /// Whether the token was granted `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.contains(scope)
+    }
+
+    /// The `x5t#S256` the token is bound to (RFC 8705 §3.1): the base64url SHA-256
+    /// of the client certificate it may be used with. `None` for a bearer token.
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.cnf.as_ref()?.x5t_s256.as_deref()
+    }
+}
+
+/// `cnf` (RFC 7800 §3.1): the proof of possession a token is bound to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Confirmation {
+    /// SHA-256 thumbprint of the TLS client certificate (RFC 8705 §3.1), base64url.
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+    /// Confirmation methods the guard does not check (a DPoP key's `jkt`, ...): kept
+    /// so that a token bound to one is refused rather than taken as a bearer token.
+    #[serde(flatten)]
+    others: BTreeMap<String, serde_json::Value>,
+}
+
+impl Confirmation {
+    /// A binding to the certificate with this `x5t#S256` (for a [`crate::TokenValidator`]
+    /// reporting what its token store says).
+    pub fn certificate(thumbprint: impl Into<String>) -> Self {
+        Self {
+            x5t_s256: Some(thumbprint.into()),
+            others: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn has_unknown_members(&self) -> bool {
+        !self.others.is_empty()
     }
 }
 
@@ -153,5 +192,21 @@ mod tests {
             serde_json::from_str(r#"{"sub":"s","client_id":"c","exp":1,"aud":["a","b"]}"#).unwrap();
         assert_eq!(many.aud, ["a", "b"]);
         assert_eq!(many.scope, Scope::default());
+        assert_eq!(many.certificate_thumbprint(), None);
+    }
+
+    #[test]
+    fn cnf_names_the_certificate_and_keeps_what_it_does_not_know() {
+        let bound: Claims =
+            serde_json::from_str(r#"{"sub":"s","client_id":"c","exp":1,"cnf":{"x5t#S256":"abc"}}"#).unwrap();
+        assert_eq!(bound.certificate_thumbprint(), Some("abc"));
+        assert_eq!(bound.cnf, Some(Confirmation::certificate("abc")));
+        assert!(!bound.cnf.as_ref().unwrap().has_unknown_members());
+        let dpop: Claims =
+            serde_json::from_str(r#"{"sub":"s","client_id":"c","exp":1,"cnf":{"jkt":"k"}}"#).unwrap();
+        assert_eq!(dpop.certificate_thumbprint(), None);
+        assert!(dpop.cnf.as_ref().unwrap().has_unknown_members());
+        let round_trip = serde_json::to_value(&bound).unwrap();
+        assert_eq!(round_trip["cnf"], serde_json::json!({"x5t#S256": "abc"}));
     }
 }

@@ -4,9 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::request::Parts;
+use http::HeaderName;
+use ipnet::IpNet;
 use jsonwebtoken::Algorithm;
 
 use crate::bearer::bearer_token;
+use crate::certificate::{CertificateSource, ForwardedCertificate};
 use crate::claims::Claims;
 use crate::discovery::Discovery;
 use crate::error::{Rejection, DEFAULT_REALM};
@@ -24,6 +27,8 @@ pub struct Guard(Arc<Inner>);
 struct Inner {
     realm: Arc<str>,
     validator: Validator,
+    /// Where a request's TLS client certificate is, for certificate-bound tokens.
+    certificates: CertificateSource,
 }
 
 enum Validator {
@@ -52,6 +57,7 @@ impl Guard {
         Guard(Arc::new(Inner {
             realm: realm.into().into(),
             validator: Validator::Custom(Arc::new(validator)),
+            certificates: CertificateSource::default(),
         }))
     }
 
@@ -70,14 +76,27 @@ impl Guard {
         Realm(self.0.realm.clone())
     }
 
-    /// Checks the bearer token of a request (its `Authorization` header).
+    /// Checks the bearer token of a request (its `Authorization` header), and, for a
+    /// token bound to a TLS client certificate (RFC 8705 §3), that the request
+    /// presented that certificate.
     pub async fn check(&self, parts: &Parts) -> Result<Arc<Claims>, Rejection> {
         let token = bearer_token(parts)?;
-        self.validate(token).await
+        let claims = self.validate_token(token).await?;
+        self.0.certificates.check_binding(&claims, Some(parts))?;
+        Ok(claims)
     }
 
-    /// Checks a bearer token.
+    /// Checks a bearer token taken from no request. A token bound to a TLS client
+    /// certificate is refused: without the request there is no certificate to
+    /// compare it with ([`Guard::check`] has one).
     pub async fn validate(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        let claims = self.validate_token(token).await?;
+        self.0.certificates.check_binding(&claims, None)?;
+        Ok(claims)
+    }
+
+    /// The claims of a token, its binding not yet checked.
+    async fn validate_token(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
         match &self.0.validator {
             Validator::Local(local) => local.validate(token).await,
             Validator::Introspection(introspector) => introspector.validate(token).await,
@@ -101,6 +120,7 @@ pub struct GuardBuilder {
     cache_capacity: usize,
     http_timeout: Duration,
     http: Option<reqwest::Client>,
+    client_cert_header: Option<(String, Vec<IpNet>)>,
 }
 
 /// Why a guard cannot be built.
@@ -118,6 +138,10 @@ pub enum GuardBuildError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The client certificate header is not a valid header name, or no proxy is
+    /// trusted to send it.
+    #[error("client_cert_header: {0}")]
+    ClientCertHeader(&'static str),
 }
 
 /// The algorithms a guard accepts by default: every one gatehouse signs with. HMAC is
@@ -144,6 +168,7 @@ impl GuardBuilder {
             cache_capacity: 10_000,
             http_timeout: Duration::from_secs(5),
             http: None,
+            client_cert_header: None,
         }
     }
 
@@ -214,6 +239,25 @@ impl GuardBuilder {
         self
     }
 
+    /// Behind a TLS-terminating proxy: reads the client certificate of a request
+    /// from the header `name` (URL-encoded PEM, leaf first, as nginx's
+    /// `$ssl_client_escaped_cert`), believed only when the TCP peer is one of
+    /// `trusted_proxies` (addresses or networks: `"10.0.0.0/8".parse::<IpNet>()?`,
+    /// `IpAddr::from([127, 0, 0, 1])`). The peer is axum's `ConnectInfo<SocketAddr>`,
+    /// so serve the app with `into_make_service_with_connect_info::<SocketAddr>()`;
+    /// without it the header is never believed. From a trusted proxy the header is
+    /// the whole truth (no header: no certificate); from anyone else it is ignored,
+    /// and a [`crate::ClientCertificate`] extension stands. Only certificate-bound
+    /// tokens look at it.
+    pub fn client_cert_header<N: Into<IpNet>>(
+        mut self,
+        name: impl Into<String>,
+        trusted_proxies: impl IntoIterator<Item = N>,
+    ) -> Self {
+        self.client_cert_header = Some((name.into(), trusted_proxies.into_iter().map(Into::into).collect()));
+        self
+    }
+
     /// Builds the guard. Nothing is fetched yet: the metadata and keys are read on the
     /// first request, so an API can start before its issuer.
     pub fn build(self) -> Result<Guard, GuardBuildError> {
@@ -227,6 +271,7 @@ impl GuardBuilder {
         if ttl.is_zero() || ttl > Duration::from_secs(60) {
             return Err(GuardBuildError::IntrospectionCacheTtl);
         }
+        let certificates = certificate_source(self.client_cert_header.as_ref())?;
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
@@ -265,6 +310,27 @@ impl GuardBuilder {
         Ok(Guard(Arc::new(Inner {
             realm: self.realm.into(),
             validator,
+            certificates,
         })))
     }
+}
+
+fn certificate_source(header: Option<&(String, Vec<IpNet>)>) -> Result<CertificateSource, GuardBuildError> {
+    let Some((name, trusted_proxies)) = header else {
+        return Ok(CertificateSource::default());
+    };
+    let header = HeaderName::try_from(name.as_str())
+        .map_err(|_| GuardBuildError::ClientCertHeader("not a valid HTTP header name"))?;
+    if trusted_proxies.is_empty() {
+        // A header no one may send would silently do nothing.
+        return Err(GuardBuildError::ClientCertHeader(
+            "no trusted proxy: the header would be believed from no one",
+        ));
+    }
+    Ok(CertificateSource {
+        forwarded: Some(ForwardedCertificate {
+            header,
+            trusted_proxies: trusted_proxies.clone(),
+        }),
+    })
 }

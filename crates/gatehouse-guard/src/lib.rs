@@ -50,11 +50,22 @@
 //! - **The issuer unreachable** (no keys yet, or introspection failing) is 503, not
 //!   401: the token may well be valid, and a 401 would send clients to renew it for
 //!   nothing.
+//! - **Certificate-bound tokens** (RFC 8705 §3): a token whose `cnf` carries
+//!   `x5t#S256` (JWT claim, introspection member, or a [`TokenValidator`]'s
+//!   [`Claims::cnf`]) passes only on a request that presents that certificate: a
+//!   [`ClientCertificate`] extension put there by the application's TLS acceptor, or
+//!   the header of a trusted TLS-terminating proxy
+//!   ([`GuardBuilder::client_cert_header`]). Otherwise 401 `invalid_token` saying the
+//!   token is bound to a certificate. The check runs per request, after the token
+//!   caches, so a cached token is checked against each request's certificate. A
+//!   `cnf` naming something else (a DPoP key) is refused, never taken for a bearer
+//!   token; [`Guard::validate`], which sees no request, refuses every bound token.
 #![warn(missing_docs)]
 // Tests may unwrap: a panic there is a failed test (the workspace lint is for the rest).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bearer;
+mod certificate;
 mod claims;
 mod config;
 mod discovery;
@@ -103,7 +114,8 @@ pub mod fuzzing {
     }
 }
 
-pub use self::claims::{Claims, Scope};
+pub use self::certificate::ClientCertificate;
+pub use self::claims::{Claims, Confirmation, Scope};
 pub use self::config::{Guard, GuardBuildError, GuardBuilder};
 pub use self::error::Rejection;
 pub use self::layer::{GuardLayer, GuardService};

@@ -31,16 +31,19 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::{Guard, RequireScope};
+    use crate::{ClientCertificate, Confirmation, Guard, RequireScope};
 
-    /// Accepts `good` (scope `admin:read`), refuses `down` as unavailable, and any
-    /// other token as invalid.
+    /// Accepts `good` (scope `admin:read`) and `bound` (the same, bound to the
+    /// certificate [`CERTIFICATE`]), refuses `down` as unavailable, and any other
+    /// token as invalid.
     struct OneToken;
+
+    const CERTIFICATE: &[u8] = b"the admin's certificate";
 
     impl TokenValidator for OneToken {
         fn validate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Claims, Rejection>> {
             let answer = match token {
-                "good" => Ok(Claims {
+                "good" | "bound" => Ok(Claims {
                     sub: "admin-cli".into(),
                     client_id: "admin-cli".into(),
                     scope: "admin:read".into(),
@@ -52,6 +55,9 @@ mod tests {
                     jti: None,
                     username: None,
                     sid: None,
+                    cnf: (token == "bound").then(|| {
+                        Confirmation::certificate(ClientCertificate(CERTIFICATE.to_vec()).thumbprint())
+                    }),
                 }),
                 "down" => Err(Rejection::Unavailable),
                 _ => Err(Rejection::InvalidToken("The access token is not active.")),
@@ -70,11 +76,24 @@ mod tests {
 
     /// Status, `WWW-Authenticate` and body of a request with `authorization`.
     async fn call(app: Router, authorization: Option<&str>) -> (StatusCode, String, String) {
+        call_with(app, authorization, None).await
+    }
+
+    /// The same, on a connection that presented `certificate`.
+    async fn call_with(
+        app: Router,
+        authorization: Option<&str>,
+        certificate: Option<&[u8]>,
+    ) -> (StatusCode, String, String) {
         let mut request = Request::get("/");
         if let Some(value) = authorization {
             request = request.header(AUTHORIZATION, value);
         }
-        let response = app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+        let mut request = request.body(Body::empty()).unwrap();
+        if let Some(der) = certificate {
+            request.extensions_mut().insert(ClientCertificate(der.to_vec()));
+        }
+        let response = app.oneshot(request).await.unwrap();
         let status = response.status();
         let challenge = response
             .headers()
@@ -111,6 +130,24 @@ mod tests {
             (StatusCode::SERVICE_UNAVAILABLE, "")
         );
         assert!(body.contains(r#""error":"temporarily_unavailable""#), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_validators_binding_is_checked_against_the_connection() {
+        let read = || app(RequireScope::new("admin:read"));
+        let (status, _, _) = call_with(read(), Some("Bearer bound"), Some(CERTIFICATE)).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, challenge, _) = call_with(read(), Some("Bearer bound"), Some(b"another")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            challenge.contains("bound to a TLS client certificate other"),
+            "{challenge}"
+        );
+        let (status, challenge, _) = call(read(), Some("Bearer bound")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(challenge.contains("presented none"), "{challenge}");
+        let (status, _, _) = call(read(), Some("Bearer good")).await;
+        assert_eq!(status, StatusCode::OK, "unbound tokens need no certificate");
     }
 
     #[tokio::test]

@@ -65,7 +65,14 @@ fn claims_of(active: ActiveToken) -> Claims {
         jti: Some(active.jti),
         username: active.username,
         sid: None,
+        cnf: active.cnf.and_then(|cnf| confirmation(&cnf)),
     }
+}
+
+/// The guard's `cnf` for the core's: every member goes across (a DPoP `jkt` as well
+/// as `x5t#S256`), so that the guard refuses a token bound to what it cannot check.
+fn confirmation(cnf: &gatehouse_core::Confirmation) -> Option<gatehouse_guard::Confirmation> {
+    serde_json::to_value(cnf).and_then(serde_json::from_value).ok()
 }
 
 #[cfg(test)]
@@ -85,10 +92,24 @@ mod tests {
             aud: "https://api.example".into(),
             iss: "https://auth.example".into(),
             jti: "j1".into(),
+            cnf: None,
         });
         assert!(claims.has_scope("gatehouse:admin") && claims.has_scope("read"));
         assert_eq!(claims.client_id, "ops");
         assert_eq!(claims.aud, ["https://api.example"]);
         assert_eq!((claims.exp, claims.iat), (200, Some(100)));
+        assert_eq!(claims.cnf, None);
+    }
+
+    #[test]
+    fn a_bound_tokens_confirmation_reaches_the_guard() {
+        let cnf = gatehouse_core::Confirmation {
+            x5t_s256: Some("thumb".into()),
+            jkt: None,
+        };
+        assert_eq!(
+            confirmation(&cnf),
+            Some(gatehouse_guard::Confirmation::certificate("thumb"))
+        );
     }
 }
