@@ -142,7 +142,7 @@ impl PrivateKey {
         match &*self.signer {
             Signer::EcdsaP256(key) => key
                 .sign(&rng, message)
-                .map(|signature| signature.as_ref().to_vec())
+                .map(|signature| low_s(signature.as_ref()))
                 .map_err(failed),
             Signer::Ed25519(key) => key
                 .try_sign(message)
@@ -215,6 +215,37 @@ impl Signer {
             )),
         }
     }
+}
+
+/// The order n of the P-256 group (SEC 2 §2.4.2), big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC,
+    0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+];
+
+/// ⌊n/2⌋, big-endian: the largest low `s`.
+const P256_HALF_ORDER: [u8; 32] = [
+    0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xDE,
+    0x73, 0x7D, 0x56, 0xD3, 0x8B, 0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31, 0x92, 0xA8,
+];
+
+/// A P-256 signature (`r ‖ s`, RFC 7518 §3.4) in its low-S form, `s ≤ n/2`. ECDSA is
+/// malleable (`(r, n − s)` verifies as well) and aws-lc-rs leaves `s` high half the
+/// time; verifiers that insist on one spelling, gatehouse's own guard among them,
+/// refuse the high form, so only the low one is sent.
+fn low_s(signature: &[u8]) -> Vec<u8> {
+    let mut signature = signature.to_vec();
+    // Equal-length big-endian byte strings compare as numbers.
+    if signature.len() == 64 && signature[32..] > P256_HALF_ORDER[..] {
+        let mut borrow = false;
+        for i in (0..32).rev() {
+            let (difference, b1) = P256_ORDER[i].overflowing_sub(signature[32 + i]);
+            let (difference, b2) = difference.overflowing_sub(u8::from(borrow));
+            signature[32 + i] = difference;
+            borrow = b1 || b2;
+        }
+    }
+    signature
 }
 
 fn unusable(why: &str) -> Error {
@@ -317,6 +348,32 @@ mod tests {
             part(again.expose_secret(), 1)["jti"],
             claims["jti"],
             "a fresh jti each time"
+        );
+
+        // Only low-S signatures, which still verify: 64 signatures, each high half
+        // the time before normalising.
+        for _ in 0..64 {
+            let token = key.assertion("reports", "aud", at(NOW)).unwrap();
+            let token = token.expose_secret();
+            let signature = BASE64URL.decode(token.rsplit_once('.').unwrap().1).unwrap();
+            assert!(signature[32..] <= P256_HALF_ORDER[..], "high S");
+            verify(token, &ECDSA_P256_SHA256_FIXED, &public);
+        }
+    }
+
+    #[test]
+    fn the_low_s_twin_is_n_minus_s() {
+        // s = n − 1 is high; its twin is 1. A low s stays.
+        let mut n_minus_one = P256_ORDER;
+        n_minus_one[31] -= 1;
+        let high: Vec<u8> = [[7u8; 32], n_minus_one].concat();
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        assert_eq!(low_s(&high), [[7u8; 32], one].concat());
+        assert_eq!(low_s(&[[7u8; 32], one].concat()), [[7u8; 32], one].concat());
+        assert_eq!(
+            low_s(&[[7u8; 32], P256_HALF_ORDER].concat())[32..],
+            P256_HALF_ORDER
         );
     }
 
