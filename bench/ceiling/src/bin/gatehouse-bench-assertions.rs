@@ -19,7 +19,8 @@
 //! `exp` = now + TTL (3600: the longest the server accepts), `jti` = a random
 //! 64-bit prefix of this file and the assertion's number, zero-padded, so every
 //! `jti` is new across files and runs. It prints `COUNT WIDTH SECONDS`.
-//! Signing runs on `--threads` threads (2), with aws-lc-rs as gatehouse does.
+//! Signing runs on `--threads` threads (2), with aws-lc-rs as gatehouse does;
+//! signatures are sent in their low-S form, as gatehouse's client SDK sends them.
 
 use std::{
     io::Write,
@@ -42,6 +43,34 @@ struct Claims<'a> {
     iat: u64,
     exp: u64,
     jti: &'a str,
+}
+
+/// The order n of the P-256 group (SEC 2 §2.4.2), big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC,
+    0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+];
+
+/// ⌊n/2⌋, big-endian: the largest low `s`.
+const P256_HALF_ORDER: [u8; 32] = [
+    0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xDE,
+    0x73, 0x7D, 0x56, 0xD3, 0x8B, 0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31, 0x92, 0xA8,
+];
+
+/// `r ‖ s` with `s` replaced by `n − s` when it is above n/2 (both verify; ECDSA
+/// is malleable, and aws-lc-rs leaves `s` high half the time): what gatehouse's
+/// client SDK sends, and what a verifier that insists on one spelling accepts.
+fn low_s(signature: &mut [u8]) {
+    // Equal-length big-endian byte strings compare as numbers.
+    if signature.len() == 64 && signature[32..] > P256_HALF_ORDER[..] {
+        let mut borrow = false;
+        for i in (0..32).rev() {
+            let (difference, b1) = P256_ORDER[i].overflowing_sub(signature[32 + i]);
+            let (difference, b2) = difference.overflowing_sub(u8::from(borrow));
+            signature[32 + i] = difference;
+            borrow = b1 || b2;
+        }
+    }
 }
 
 /// What `sign` needs from its flags.
@@ -175,8 +204,10 @@ fn sign_range(job: &SignJob, header: &str, prefix: &str, now: u64, range: std::o
             .key
             .sign(&rng, jwt.as_bytes())
             .unwrap_or_else(|_| fail("signing failed"));
+        let mut signature = signature.as_ref().to_vec();
+        low_s(&mut signature);
         jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jwt);
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
         out.extend_from_slice(jwt.as_bytes());
         out.push(b'\n');
     }
