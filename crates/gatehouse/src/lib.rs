@@ -14,6 +14,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod jwks_fetch;
 pub mod keyring;
 pub mod manage;
 pub mod master_key;
