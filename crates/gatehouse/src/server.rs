@@ -16,6 +16,7 @@ use crate::cache::{CachedClients, CLIENT_CACHE_CAPACITY};
 use crate::config::{self, ConfigError, Settings};
 use crate::http::protection::Protection;
 use crate::http::{self, AppState, Shared};
+use crate::jwks_fetch::FetchedClientKeys;
 use crate::keyring::{self, KeyringError, Keys};
 use crate::net::{tls, Listener};
 use crate::telemetry;
@@ -107,11 +108,13 @@ impl Server {
             users: store.clone(),
             tokens: store.clone(),
         };
+        let client_keys = FetchedClientKeys::new(settings.allow_insecure_jwks_uri).map_err(ServeError::Failed)?;
         let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng.clone())
             .with_slow_hash_gate(SlowHashGate::new(
                 settings.protection.password_hash_concurrency as usize,
                 gatehouse_core::slow_hash::DEFAULT_MAX_WAIT,
-            ));
+            ))
+            .with_client_keys(Arc::new(client_keys));
         let manager = crate::manage::Manager::new(
             store.clone(),
             clock.clone(),
