@@ -14,6 +14,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::cache::{CachedClients, CLIENT_CACHE_CAPACITY};
 use crate::config::{self, ConfigError, Settings};
+use crate::http::certificate::{ClientCa, Forwarded};
 use crate::http::protection::Protection;
 use crate::http::{self, AppState, Shared};
 use crate::jwks_fetch::FetchedClientKeys;
@@ -58,10 +59,17 @@ impl Server {
         // Routes and certificate files first: a bad one is a configuration error,
         // found before anything is created.
         config::routes::check_reserved(&settings.routes, http::STANDARD_PATHS)?;
+        let client_ca = match &settings.client_certificates.ca {
+            Some(path) => Some(Arc::new(
+                ClientCa::load(path, tls::provider(), clock.clone())
+                    .map_err(|e| ConfigError::new("tls_client_ca", e.to_string()))?,
+            )),
+            None => None,
+        };
         let tls = match &settings.tls {
-            Some(files) => Some(tls::acceptor(files).map_err(|e| match e {
+            Some(files) => Some(Arc::new(tls::Tls::new(files, client_ca.clone()).map_err(|e| match e {
                 tls::TlsError::File { key, problem } => ConfigError::new(key, problem),
-            })?),
+            })?)),
             None => None,
         };
         let rng: Arc<dyn Random> = Arc::new(SystemRandom);
@@ -128,13 +136,20 @@ impl Server {
             tokens,
             keys: keys.ring(),
             store: store.clone(),
-            metadata: http::discovery::metadata(&issuer, settings.registration),
+            metadata: http::discovery::metadata(
+                &issuer,
+                settings.registration,
+                settings.client_certificates.visible(),
+            ),
             registration: http::register::Registration::new(settings.registration, &issuer, clients.clone()),
             metrics: metrics.clone(),
             clock: clock.clone(),
             protection: Protection::new(&settings.protection, clock.clone()),
             body_timeout: settings.limits.request_timeout,
             trusted_proxies: settings.trusted_proxies.clone(),
+            forwarded_certificates: settings.client_certificates.header.clone().map(|header| {
+                Forwarded::new(header, settings.trusted_proxies.clone(), client_ca.clone())
+            }),
         });
         let mut background = vec![
             tokio::spawn(crate::sync::follow_changes(
@@ -165,16 +180,15 @@ impl Server {
                 }
             }),
         ];
-        let (acceptor, reloadable) = tls.unzip();
-        if let Some(cert) = reloadable {
-            background.push(tokio::spawn(tls::reload_on_sighup(cert)));
+        if tls.is_some() || client_ca.is_some() {
+            background.push(tokio::spawn(tls::reload_on_sighup(tls.clone(), client_ca)));
         }
         for route in &settings.routes {
             tracing::info!(path = %route.path, endpoint = route.endpoint.as_str(), methods = %route.methods(), "route");
         }
-        tracing::info!(addr = %addr, issuer = %issuer, backend = ?store.backend(), tls = acceptor.is_some(), "listening");
+        tracing::info!(addr = %addr, issuer = %issuer, backend = ?store.backend(), tls = tls.is_some(), "listening");
         let mut app = http::router(state, &settings.routes);
-        if acceptor.is_some() {
+        if tls.is_some() {
             // RFC 6797: browsers and well-behaved clients stick to HTTPS from then on.
             app = app.layer(SetResponseHeaderLayer::overriding(
                 header::STRICT_TRANSPORT_SECURITY,
@@ -182,7 +196,7 @@ impl Server {
             ));
         }
         Ok(Self {
-            listener: Listener::new(tcp, acceptor, settings.limits, settings.trusted_proxies.clone()),
+            listener: Listener::new(tcp, tls, settings.limits, settings.trusted_proxies.clone()),
             app,
             background,
             store,

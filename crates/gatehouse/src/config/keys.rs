@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use axum::http::HeaderName;
 use gatehouse_core::sealing::MasterKey;
 use gatehouse_core::SigningAlg;
 use gatehouse_store::Backend;
@@ -344,10 +345,45 @@ settings! {
     tls_key: PathBuf = unset "none",
         parse any_path, value "FILE", on Serve;
 
+    /// PEM bundle of the certificate authorities whose client certificates
+    /// `tls_client_auth` clients present (RFC 8705 §2.1).
+    ///
+    /// Needs `tls_cert` and `tls_key`, or `tls_client_cert_header`. Over TLS the server
+    /// then asks every client for a certificate, naming these CAs, and requires none: a
+    /// certificate from elsewhere (the self-signed one of a
+    /// `self_signed_tls_client_auth` client) is accepted too, its handshake signature
+    /// checked. A certificate counts as issued by these CAs only if it chains to one of
+    /// them, is valid now and allows client authentication. Without this setting no
+    /// certificate is asked for, and `tls_client_auth` cannot succeed. `kill -HUP`
+    /// re-reads it (a bad file is logged and the old CAs stay). See [Client
+    /// certificates](#client-certificates-mutual-tls).
+    tls_client_ca: PathBuf = unset "none",
+        parse path, value "FILE", on Serve;
+
+    /// The request header in which a TLS-terminating proxy forwards the client's
+    /// certificate as URL-encoded PEM (nginx `$ssl_client_escaped_cert`, leaf first
+    /// if it sends a chain), for mutual-TLS client authentication behind it.
+    ///
+    /// Read only from connections of `trusted_proxies`, and ignored from anyone else;
+    /// the proxy must set or remove it on every request. A malformed one from a
+    /// trusted proxy is `400 invalid_request`. Its chain is checked against
+    /// `tls_client_ca`, without which a forwarded certificate is only good for
+    /// `self_signed_tls_client_auth` and bound tokens.
+    tls_client_cert_header: HeaderName = unset "none",
+        parse header_name, value "HEADER", on Serve;
+
     /// Serve plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
     ///
     /// The flag alone means `true`.
     allow_insecure_http: bool = default "false",
+        parse boolean, value "BOOL", on Serve, switch;
+
+    /// Fetch clients' `jwks_uri` over plain `http://` and from any address, loopback
+    /// and private ranges included: for development and tests only.
+    ///
+    /// By default a `jwks_uri` must be `https://` and resolve to public addresses only.
+    /// The flag alone means `true`.
+    allow_insecure_jwks_uri: bool = default "false",
         parse boolean, value "BOOL", on Serve, switch;
 
     /// How log lines are written: `text`, or `json` (one JSON object a line, fields
@@ -476,6 +512,31 @@ fn any_path(text: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(text))
 }
 
+/// Headers the server reads for other purposes, or that a proxy sets itself: naming
+/// one would mistake them for a certificate.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "content-type",
+    "cookie",
+    "host",
+    "transfer-encoding",
+    "x-forwarded-for",
+];
+
+fn header_name(text: &str) -> Result<HeaderName, String> {
+    let name = HeaderName::from_bytes(text.trim().as_bytes())
+        .map_err(|_| "must be an HTTP header name, like X-Client-Cert".to_owned())?;
+    if RESERVED_HEADERS.contains(&name.as_str()) {
+        return Err(format!(
+            "cannot be {}: the server reads that header for something else",
+            name.as_str()
+        ));
+    }
+    Ok(name)
+}
+
 fn ttl(text: &str) -> Result<i64, String> {
     match text.trim().parse::<i64>() {
         Ok(seconds) if (1..=MAX_TTL).contains(&seconds) => Ok(seconds),
@@ -549,7 +610,10 @@ mod tests {
             KEYS.iter().filter(|k| option(k)).map(|k| k.name).collect()
         };
         assert_eq!(named(|k| k.list), ["trusted_proxies"]);
-        assert_eq!(named(|k| k.switch), ["allow_insecure_http"]);
+        assert_eq!(
+            named(|k| k.switch),
+            ["allow_insecure_http", "allow_insecure_jwks_uri"]
+        );
     }
 
     #[test]

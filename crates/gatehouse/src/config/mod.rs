@@ -25,6 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use axum::http::HeaderName;
 use gatehouse_core::sealing::MasterKey;
 use gatehouse_core::{IssuerConfig, SigningAlg};
 use gatehouse_store::{Backend, PoolOptions};
@@ -124,6 +125,26 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Where the server sees the TLS client certificates of mutual-TLS client
+/// authentication (RFC 8705): its own TLS connections, a trusted proxy's header, or
+/// both.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCertificates {
+    /// `tls_client_ca`: PEM bundle of the CAs of `tls_client_auth` certificates;
+    /// with TLS, the listener asks clients for a certificate.
+    pub ca: Option<PathBuf>,
+    /// `tls_client_cert_header`: where a trusted proxy forwards a certificate.
+    pub header: Option<HeaderName>,
+}
+
+impl ClientCertificates {
+    /// Whether any request can come with a certificate: what the metadata offers
+    /// the mutual-TLS methods and bound tokens on.
+    pub fn visible(&self) -> bool {
+        self.ca.is_some() || self.header.is_some()
+    }
+}
+
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -178,8 +199,12 @@ pub struct Settings {
     pub master_key: MasterKeySource,
     /// TLS certificate and key files.
     pub tls: Option<TlsFiles>,
+    /// Where client certificates come from.
+    pub client_certificates: ClientCertificates,
     /// Plain HTTP allowed on a non-loopback address.
     pub allow_insecure_http: bool,
+    /// `jwks_uri` fetched over `http://` and from loopback and private addresses.
+    pub allow_insecure_jwks_uri: bool,
     /// How logs are written.
     pub log_format: LogFormat,
     /// Seconds between sweeps of expired tokens.
@@ -260,6 +285,13 @@ impl Settings {
             (None, Some(_)) => return Err(ConfigError::new("tls_cert", "must be set together with tls_key")),
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         };
+        if values.tls_client_ca.is_some() && tls.is_none() && values.tls_client_cert_header.is_none() {
+            return Err(ConfigError::new(
+                "tls_client_ca",
+                "needs tls_cert and tls_key (client certificates on the server's own TLS connections) \
+                 or tls_client_cert_header (certificates forwarded by a trusted proxy)",
+            ));
+        }
         if tls.is_none() && !values.listen.ip().is_loopback() && !values.allow_insecure_http {
             return Err(ConfigError::new(
                 "listen",
@@ -280,7 +312,12 @@ impl Settings {
             signing_alg: values.signing_alg,
             master_key,
             tls,
+            client_certificates: ClientCertificates {
+                ca: values.tls_client_ca,
+                header: values.tls_client_cert_header,
+            },
             allow_insecure_http: values.allow_insecure_http,
+            allow_insecure_jwks_uri: values.allow_insecure_jwks_uri,
             log_format: values.log_format,
             cleanup_interval: values.cleanup_interval,
             routes,

@@ -298,3 +298,72 @@ fn sqlite_paths() {
     );
     assert_eq!(sqlite_path("sqlite::memory:"), None);
 }
+
+#[test]
+fn client_certificates_need_a_way_in() {
+    let defaults = load(&ConfigArgs::default()).unwrap();
+    assert!(!defaults.client_certificates.visible());
+    assert!(!defaults.allow_insecure_jwks_uri);
+    // A CA alone: no connection could bring a certificate.
+    let err = load(&given("tls_client_ca", "ca.pem")).unwrap_err();
+    assert_eq!(err.key, "tls_client_ca");
+    assert!(
+        err.problem.contains("tls_cert") && err.problem.contains("tls_client_cert_header"),
+        "{err}"
+    );
+    let over_tls = given("tls_client_ca", "ca.pem")
+        .with("tls_cert", "c.pem")
+        .with("tls_key", "k.pem");
+    let settings = load(&over_tls).unwrap();
+    assert_eq!(settings.client_certificates.ca, Some(PathBuf::from("ca.pem")));
+    assert!(settings.client_certificates.visible());
+    let behind_a_proxy = given("tls_client_ca", "ca.pem").with("tls_client_cert_header", "X-Client-Cert");
+    assert!(load(&behind_a_proxy).unwrap().client_certificates.ca.is_some());
+    assert_eq!(
+        load(&given("tls_client_ca", "")).unwrap_err().key,
+        "tls_client_ca"
+    );
+}
+
+#[test]
+fn the_client_certificate_header_from_each_source() {
+    let header = |settings: Settings| settings.client_certificates.header.map(|h| h.to_string());
+    assert_eq!(
+        header(load(&given("tls_client_cert_header", "X-Client-Cert")).unwrap()),
+        Some("x-client-cert".to_owned())
+    );
+    let env = [("GATEHOUSE_TLS_CLIENT_CERT_HEADER", "ssl-client-cert")];
+    assert_eq!(
+        header(load_env(&ConfigArgs::default(), &env).unwrap()),
+        Some("ssl-client-cert".to_owned())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("g.toml");
+    std::fs::write(&file, "tls_client_cert_header = \"X-Amzn-Mtls-Clientcert\"\n").unwrap();
+    let settings = load(&given("config", file.to_str().unwrap())).unwrap();
+    assert!(settings.client_certificates.visible());
+    assert_eq!(header(settings), Some("x-amzn-mtls-clientcert".to_owned()));
+    for bad in ["", "X Client Cert", "x-cert:", "Authorization", "x-forwarded-for"] {
+        let err = load(&given("tls_client_cert_header", bad)).unwrap_err();
+        assert_eq!(err.key, "tls_client_cert_header", "{bad:?}");
+    }
+}
+
+#[test]
+fn insecure_jwks_uri_can_be_allowed() {
+    assert!(
+        load(&given("allow_insecure_jwks_uri", "true"))
+            .unwrap()
+            .allow_insecure_jwks_uri
+    );
+    let env = [("GATEHOUSE_ALLOW_INSECURE_JWKS_URI", "true")];
+    assert!(
+        load_env(&ConfigArgs::default(), &env)
+            .unwrap()
+            .allow_insecure_jwks_uri
+    );
+    assert_eq!(
+        load(&given("allow_insecure_jwks_uri", "yes")).unwrap_err().key,
+        "allow_insecure_jwks_uri"
+    );
+}

@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_core::{GrantType, SigningAlg};
+use gatehouse_core::client_jwks::ASSERTION_ALGORITHMS;
+use gatehouse_core::{AuthMethod, GrantType, SigningAlg};
 use serde_json::{json, Value};
 
 use super::register::REGISTER_PATH;
@@ -13,8 +14,20 @@ use crate::config::RegistrationMode;
 
 /// The metadata document for `issuer`, built once at start-up; it names the
 /// registration endpoint (RFC 8414 §2, RFC 7591 §3) when `registration` is on.
-pub fn metadata(issuer: &str, registration: RegistrationMode) -> Value {
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+///
+/// The client authentication methods are those a client can succeed with here: the
+/// secret ones and `private_key_jwt` always, the mutual-TLS ones (RFC 8705 §2.3)
+/// only when requests can come with a certificate (`certificates_visible`:
+/// `tls_client_ca` or `tls_client_cert_header` is set), as are certificate-bound
+/// access tokens (§3.3). The three endpoints that authenticate clients share them.
+pub fn metadata(issuer: &str, registration: RegistrationMode, certificates_visible: bool) -> Value {
+    let auth_methods: Vec<&str> = AuthMethod::ALL
+        .into_iter()
+        .filter(|method| certificates_visible || !method.uses_certificate())
+        .map(AuthMethod::as_str)
+        .collect();
+    // RFC 7523 §2.2 assertions: serialized as their JOSE names.
+    let assertion_algs = json!(ASSERTION_ALGORITHMS);
     let mut metadata = json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
@@ -25,10 +38,16 @@ pub fn metadata(issuer: &str, registration: RegistrationMode) -> Value {
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "response_types_supported": [],
         "access_token_signing_alg_values_supported": SigningAlg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "service_documentation": format!("{issuer}/openapi.json"),
     });
+    if certificates_visible {
+        metadata["tls_client_certificate_bound_access_tokens"] = json!(true);
+    }
     if registration != RegistrationMode::Off {
         metadata["registration_endpoint"] = json!(format!("{issuer}{REGISTER_PATH}"));
     }
@@ -65,4 +84,45 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("public, max-age=60"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(value: &Value) -> Vec<&str> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn auth_methods_follow_what_the_server_can_see() {
+        let blind = metadata("https://a.example", RegistrationMode::Off, false);
+        let seeing = metadata("https://a.example", RegistrationMode::Off, true);
+        for endpoint in ["token", "revocation", "introspection"] {
+            let methods = format!("{endpoint}_endpoint_auth_methods_supported");
+            assert_eq!(
+                strings(&blind[&methods]),
+                ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+            );
+            assert_eq!(
+                strings(&seeing[&methods]),
+                [
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "tls_client_auth",
+                    "self_signed_tls_client_auth"
+                ]
+            );
+            let algs = format!("{endpoint}_endpoint_auth_signing_alg_values_supported");
+            assert_eq!(strings(&blind[&algs]), ["ES256", "EdDSA", "RS256", "PS256"]);
+        }
+        assert_eq!(seeing["tls_client_certificate_bound_access_tokens"], json!(true));
+        assert!(blind.get("tls_client_certificate_bound_access_tokens").is_none());
+    }
 }

@@ -104,7 +104,8 @@ async fn authenticate(
     auth: &ClientAuth,
     started: Instant,
 ) -> Result<Arc<Client>, ApiError> {
-    client_auth::authenticate(state, auth, started)
+    let context = request.auth_context(&state.tokens.config().issuer);
+    client_auth::authenticate(state, auth, &context, started)
         .await
         .map_err(|refusal| refused(endpoint, request, refusal))
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod bearer_guard;
 pub mod body;
+pub mod certificate;
 pub mod client_address;
 pub mod client_auth;
 pub mod discovery;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub body_timeout: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::config::TrustedProxies,
+    /// Client certificates forwarded by those proxies (`tls_client_cert_header`).
+    pub forwarded_certificates: Option<certificate::Forwarded>,
     /// The admin operations, for the admin API and registration.
     pub manager: crate::manage::Manager,
     /// What `POST /admin/v1/keys/rotate` needs.

@@ -38,10 +38,18 @@ pub struct TokenRequestDoc {
     refresh_token: Option<String>,
     /// Space-separated scopes; absent means all the client may have.
     scope: Option<String>,
-    /// For `client_secret_post`.
+    /// For `client_secret_post`, and alone for `tls_client_auth` and
+    /// `self_signed_tls_client_auth` (the TLS client certificate authenticates); with
+    /// `client_assertion`, if given, the assertion's `sub`.
     client_id: Option<String>,
     /// For `client_secret_post`.
     client_secret: Option<String>,
+    /// For `private_key_jwt`: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    client_assertion_type: Option<String>,
+    /// For `private_key_jwt` (RFC 7523 §2.2): a JWT signed with one of the client's
+    /// keys (ES256, EdDSA, RS256 or PS256), `iss` and `sub` its client id, `aud` the
+    /// issuer or this endpoint's URL, `exp` at most an hour ahead, a `jti` used once.
+    client_assertion: Option<String>,
 }
 
 /// Parameters of a revocation or introspection request.
@@ -53,10 +61,14 @@ pub struct TokenParamDoc {
     token: String,
     /// `access_token` or `refresh_token`; a hint only.
     token_type_hint: Option<String>,
-    /// For `client_secret_post`.
+    /// For `client_secret_post`, and alone for the mutual-TLS methods.
     client_id: Option<String>,
     /// For `client_secret_post`.
     client_secret: Option<String>,
+    /// For `private_key_jwt`: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    client_assertion_type: Option<String>,
+    /// For `private_key_jwt`: as at the token endpoint.
+    client_assertion: Option<String>,
 }
 
 /// A token response (RFC 6749 §5.1).

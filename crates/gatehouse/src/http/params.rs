@@ -1,7 +1,8 @@
 //! An OAuth request as an endpoint receives it: parameters from a form or JSON body
 //! (and, on routes that serve `GET`, from the query string), the one `Authorization`
-//! header, and the route's differences. Every rejection is an OAuth error: no request
-//! ever gets axum's plain-text rejection.
+//! header, the TLS client certificate (the connection's, or a trusted proxy's
+//! header: [`super::certificate`]), and the route's differences. Every rejection is
+//! an OAuth error: no request ever gets axum's plain-text rejection.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,11 +12,12 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{header, HeaderValue, Method};
 use gatehouse_core::request::Params;
-use gatehouse_core::{OAuthError, TokenOptions};
+use gatehouse_core::{AuthContext, OAuthError, PresentedCertificate, TokenOptions};
 use percent_encoding::percent_decode;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
 use super::body::BodyError;
+use super::certificate::FromProxy;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::Route;
@@ -35,10 +37,18 @@ const OAUTH_PARAMETERS: &[&str] = &[
     "refresh_token",
     "token",
     "token_type_hint",
+    "client_assertion_type",
+    "client_assertion",
 ];
 
 /// Parameters that must never travel in a URL.
-const CREDENTIALS: &[&str] = &["client_secret", "password", "refresh_token", "token"];
+const CREDENTIALS: &[&str] = &[
+    "client_secret",
+    "password",
+    "refresh_token",
+    "token",
+    "client_assertion",
+];
 
 /// An OAuth request: parameters checked for repeats (RFC 6749 §3.2), the
 /// `Authorization` header, and the `[[routes]]` entry it came in by, if any. No
@@ -53,12 +63,39 @@ pub struct OAuthRequest {
     /// The address the request came from: the connection's, or the client's as a
     /// trusted proxy forwarded it.
     pub peer: Option<IpAddr>,
+    /// The client's TLS certificate: its connection's, or the one a trusted proxy
+    /// forwarded.
+    pub certificate: Option<Arc<PresentedCertificate>>,
+    /// The path the request was sent to, for the audiences of client assertions.
+    path: String,
 }
 
 impl OAuthRequest {
     /// The `Authorization` header's bytes.
     pub fn authorization(&self) -> Option<&[u8]> {
         self.authorization.as_ref().map(HeaderValue::as_bytes)
+    }
+
+    /// What client authentication needs to know of this request: its certificate,
+    /// and the values a client assertion's `aud` may take (RFC 7523 §3): the
+    /// issuer, the URL of the endpoint the request was sent to (the issuer, less a
+    /// trailing `/`, and the request's path), and the token endpoint's URL, which
+    /// most client libraries use for every endpoint.
+    pub fn auth_context(&self, issuer: &str) -> AuthContext {
+        let issuer = issuer.trim_end_matches('/');
+        let mut audiences = vec![issuer.to_owned()];
+        for url in [
+            format!("{issuer}{}", self.path),
+            format!("{issuer}{}", super::TOKEN_PATH),
+        ] {
+            if !audiences.contains(&url) {
+                audiences.push(url);
+            }
+        }
+        AuthContext {
+            audiences,
+            certificate: self.certificate.clone(),
+        }
     }
 
     /// The token endpoint's differences at this route (none at the standard one).
@@ -81,10 +118,13 @@ impl FromRequest<AppState> for OAuthRequest {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let route = req.extensions().get::<Arc<Route>>().cloned();
-        let peer = req
+        let connection = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| state.trusted_proxies.client(addr.ip(), req.headers()));
+            .map(|ConnectInfo(addr)| addr.ip());
+        let peer = connection.map(|tcp_peer| state.trusted_proxies.client(tcp_peer, req.headers()));
+        let certificate = certificate(&req, state, connection)?;
+        let path = req.uri().path().to_owned();
         let mut authorization = req.headers().get_all(header::AUTHORIZATION).iter();
         let first = authorization.next().cloned();
         if authorization.next().is_some() {
@@ -135,7 +175,33 @@ impl FromRequest<AppState> for OAuthRequest {
             authorization: first,
             route,
             peer,
+            certificate,
+            path,
         })
+    }
+}
+
+/// The request's client certificate: from a trusted proxy's header, when one is
+/// configured and the TCP peer (`connection`) is such a proxy (the header is then
+/// the whole truth: the proxy's own connection certificate is not its client's);
+/// else the one the connection presented.
+fn certificate(
+    req: &Request,
+    state: &AppState,
+    connection: Option<IpAddr>,
+) -> Result<Option<Arc<PresentedCertificate>>, ApiError> {
+    let own = || {
+        req.extensions()
+            .get::<Option<Arc<PresentedCertificate>>>()
+            .cloned()
+            .flatten()
+    };
+    let (Some(forwarded), Some(tcp_peer)) = (&state.forwarded_certificates, connection) else {
+        return Ok(own());
+    };
+    match forwarded.read(tcp_peer, req.headers())? {
+        FromProxy::NotAsked => Ok(own()),
+        FromProxy::Certificate(certificate) => Ok(certificate),
     }
 }
 

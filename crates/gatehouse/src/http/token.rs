@@ -25,7 +25,7 @@ use super::AppState;
             (super::openapi::TokenRequestDoc = "application/x-www-form-urlencoded"),
             (super::openapi::TokenRequestDoc = "application/json"),
         ),
-        description = "RFC 6749 §4.4 client_credentials, §4.3 password, §6 refresh_token. Client authentication by HTTP Basic or client_id/client_secret in the body, not both."
+        description = "RFC 6749 §4.4 client_credentials, §4.3 password, §6 refresh_token. Client authentication by one method: HTTP Basic, client_id/client_secret in the body, a client_assertion (private_key_jwt, RFC 7523), or client_id alone over a connection with a TLS client certificate (tls_client_auth, self_signed_tls_client_auth, RFC 8705)."
     ),
     responses(
         (status = 200, description = "Token issued", body = super::openapi::TokenResponseDoc),
@@ -54,8 +54,10 @@ pub async fn token(
         return Err(ApiError::TooManyRequests(wait));
     }
     let params = std::mem::take(&mut request.params);
-    let parsed = TokenRequest::parse(params, request.authorization(), &request.token_options())
+    let mut parsed = TokenRequest::parse(params, request.authorization(), &request.token_options())
         .map_err(|err| request.error(err))?;
+    // What the issued token may be bound to (RFC 8705 §3).
+    parsed.certificate = request.certificate.clone();
     let client_id = parsed.client_auth.client_id().unwrap_or_default().to_owned();
     let grant = parsed
         .grant
@@ -72,7 +74,8 @@ pub async fn token(
         },
         None => None,
     };
-    let client = match client_auth::authenticate(&state, &parsed.client_auth, started).await {
+    let context = request.auth_context(&state.tokens.config().issuer);
+    let client = match client_auth::authenticate(&state, &parsed.client_auth, &context, started).await {
         Ok(client) => client,
         Err(refusal) => {
             if let Some(attempt) = login {

@@ -12,7 +12,9 @@
 //!   (HTTP/2 included), and so is one that has had no request in flight for
 //!   `idle_timeout`, whatever else its peer sends (HTTP/2 PINGs: [`in_flight`]);
 //! - TLS (optional) with HTTP/2 and HTTP/1.1 by ALPN, and a handshake that must end
-//!   within `request_timeout`;
+//!   within `request_timeout`; the client's certificate, if it sent one
+//!   (`tls_client_ca`), goes with every request of the connection as the extension
+//!   `Option<Arc<PresentedCertificate>>`, next to `ConnectInfo`;
 //! - on shutdown, no new connections; open ones finish their requests.
 
 pub mod idle;
@@ -28,6 +30,7 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::Router;
+use gatehouse_core::PresentedCertificate;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -36,13 +39,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tower_http::add_extension::AddExtension;
 
 use self::idle::IdleTimeout;
 use self::in_flight::InFlight;
 use self::per_address::{AddressSlots, OverCap};
+use self::tls::Tls;
 use crate::config::{Limits, TrustedProxies};
 
 /// The largest request head accepted, in bytes (start line and headers).
@@ -58,7 +61,7 @@ const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 /// A bound socket, ready to serve.
 pub struct Listener {
     tcp: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<Tls>>,
     limits: Limits,
     address_slots: AddressSlots,
 }
@@ -68,7 +71,7 @@ impl Listener {
     /// `trusted_proxies` are not held to `max_connections_per_address`.
     pub fn new(
         tcp: TcpListener,
-        tls: Option<TlsAcceptor>,
+        tls: Option<Arc<Tls>>,
         limits: Limits,
         trusted_proxies: TrustedProxies,
     ) -> Self {
@@ -127,7 +130,8 @@ impl Listener {
             let _ = stream.set_nodelay(true);
             let connection = Connection {
                 builder: builder.clone(),
-                service: AddExtension::new(app.clone(), ConnectInfo(peer)),
+                app: app.clone(),
+                peer,
                 draining: draining.subscribe(),
                 idle_timeout: self.limits.idle_timeout,
                 closing_deadline: self.limits.request_timeout,
@@ -137,10 +141,13 @@ impl Listener {
             tokio::spawn(async move {
                 let _permits = (permit, address_slot);
                 match tls {
-                    None => connection.serve(stream).await,
-                    Some(acceptor) => {
-                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => connection.serve(stream).await,
+                    None => connection.serve(stream, None).await,
+                    Some(tls) => {
+                        match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                let certificate = tls.presented(stream.get_ref().1);
+                                connection.serve(stream, certificate).await;
+                            }
                             Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
                         }
@@ -214,7 +221,8 @@ impl Refusals {
 /// What one connection task needs.
 struct Connection {
     builder: Builder<TokioExecutor>,
-    service: AddExtension<Router, ConnectInfo<SocketAddr>>,
+    app: Router,
+    peer: SocketAddr,
     /// Changes (or closes) when the server shuts down; held until the connection ends.
     draining: watch::Receiver<()>,
     idle_timeout: Duration,
@@ -224,13 +232,15 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve<I>(mut self, io: I)
+    /// Serves the connection `io`, whose client presented `certificate` (TLS only).
+    async fn serve<I>(mut self, io: I, certificate: Option<Arc<PresentedCertificate>>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let in_flight = InFlight::new();
         let counted = in_flight.clone();
-        let service = ServiceExt::<Request<Incoming>>::map_future(self.service, move |answer| {
+        let service = AddExtension::new(AddExtension::new(self.app, ConnectInfo(self.peer)), certificate);
+        let service = ServiceExt::<Request<Incoming>>::map_future(service, move |answer| {
             let request = counted.start();
             async move {
                 let answer = answer.await;

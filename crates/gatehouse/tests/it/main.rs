@@ -36,6 +36,7 @@ mod limits;
 mod local_files;
 mod log_colours;
 mod log_escaping;
+mod mtls_listener;
 mod nodes;
 mod oauth2_crate;
 mod opaque;
