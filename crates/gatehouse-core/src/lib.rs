@@ -19,6 +19,7 @@
 // Tests may unwrap: a panic there is a failed test (the workspace lint is for the rest).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod assertion;
 pub mod client;
 pub mod clock;
 mod ecdsa;

@@ -10,12 +10,19 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use percent_encoding::percent_decode_str;
 
+use crate::assertion::{unverified_subject, MAX_ASSERTION_BYTES};
+use crate::authn::JWT_BEARER_ASSERTION;
 use crate::grant::Credential;
-use crate::{ClientId, ClientSecret, GrantRequest, GrantType, OAuthError};
+use crate::{AuthContext, ClientId, ClientSecret, GrantRequest, GrantType, OAuthError};
 
 /// The description of every client authentication failure, so that an unknown client
 /// and a wrong secret look the same from outside.
 pub(crate) const CLIENT_AUTH_FAILED: &str = "Client authentication failed.";
+
+/// Two client authentication methods in one request (RFC 6749 §2.3).
+fn more_than_one_method() -> OAuthError {
+    OAuthError::invalid_request("The client authenticated with more than one method (RFC 6749 §2.3).")
+}
 
 /// Standard base64 that accepts the encoded credentials with or without padding.
 const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -41,6 +48,21 @@ pub enum ClientAuth {
         /// The secret.
         secret: ClientSecret,
     },
+    /// `private_key_jwt` (RFC 7523 §2.2): a JWT the client signed. `client_id` is the
+    /// assertion's `sub` as presented (not yet verified), which the body's
+    /// `client_id`, if sent, matched.
+    Assertion {
+        /// The client the assertion claims to come from.
+        client_id: String,
+        /// The compact JWS.
+        assertion: Credential,
+    },
+    /// Only a `client_id` in the body: a client that authenticates with its TLS
+    /// certificate (RFC 8705 §2), which the connection presented.
+    ClientIdOnly {
+        /// The client id.
+        client_id: String,
+    },
     /// No credentials at all.
     None,
 }
@@ -54,22 +76,33 @@ impl ClientAuth {
     /// The client id presented, if any (for logs and metrics: ids are not secrets).
     pub fn client_id(&self) -> Option<&str> {
         match self {
-            Self::Basic { client_id, .. } | Self::Post { client_id, .. } => Some(client_id),
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::Assertion { client_id, .. }
+            | Self::ClientIdOnly { client_id } => Some(client_id),
             Self::None => None,
         }
     }
 
-    /// The client authentication of a request: HTTP Basic in `authorization`, or
-    /// `client_id` and `client_secret` taken out of `params`; both at once is
-    /// `invalid_request` (RFC 6749 §2.3: "MUST NOT use more than one authentication
-    /// method in each request").
+    /// The client authentication of a request: HTTP Basic in `authorization`;
+    /// `client_id` and `client_secret` taken out of `params`; a client assertion
+    /// (`client_assertion_type` and `client_assertion`, RFC 7521 §4.2); or a
+    /// `client_id` alone, for a client whose TLS certificate authenticates it
+    /// (RFC 8705 §2). More than one at once is `invalid_request` (RFC 6749 §2.3:
+    /// "MUST NOT use more than one authentication method in each request").
     pub fn from_request(params: &mut Params, authorization: Option<&[u8]>) -> Result<Self, OAuthError> {
+        let assertion_type = params.take("client_assertion_type");
+        let assertion = params.take("client_assertion");
         let body_id = params.take("client_id");
         let body_secret = params.take("client_secret");
+        if assertion_type.is_some() || assertion.is_some() {
+            if authorization.is_some() || body_secret.is_some() {
+                return Err(more_than_one_method());
+            }
+            return Self::from_assertion(assertion_type, assertion, body_id);
+        }
         match (authorization, body_id, body_secret) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
-                "The client authenticated with more than one method (RFC 6749 §2.3).",
-            )),
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(more_than_one_method()),
             (Some(header), None, None) => Self::from_basic_header(header),
             (None, Some(client_id), Some(secret)) => Ok(Self::Post {
                 client_id: checked_client_id(client_id, false)?,
@@ -78,8 +111,51 @@ impl ClientAuth {
             (None, None, Some(_)) => Err(OAuthError::invalid_request(
                 "client_secret was given without client_id.",
             )),
-            (None, Some(_), None) | (None, None, None) => Ok(Self::None),
+            (None, Some(client_id), None) => Ok(Self::ClientIdOnly {
+                client_id: checked_client_id(client_id, false)?,
+            }),
+            (None, None, None) => Ok(Self::None),
         }
+    }
+
+    /// A client assertion (RFC 7521 §4.2): both parameters, the JWT bearer type
+    /// (RFC 7523 §2.2), at most [`MAX_ASSERTION_BYTES`]. The client is the
+    /// assertion's `sub`, read unverified so that its keys can be found; the
+    /// signature and every claim are checked when the client is authenticated. A
+    /// `client_id` beside it is optional (RFC 7521 §4.2) and must be the same.
+    fn from_assertion(
+        assertion_type: Option<String>,
+        assertion: Option<String>,
+        body_id: Option<String>,
+    ) -> Result<Self, OAuthError> {
+        let (Some(assertion_type), Some(assertion)) = (assertion_type, assertion) else {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type and client_assertion must be sent together (RFC 7521 §4.2).",
+            ));
+        };
+        if assertion_type != JWT_BEARER_ASSERTION {
+            return Err(OAuthError::invalid_client(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+                false,
+            ));
+        }
+        if assertion.len() > MAX_ASSERTION_BYTES {
+            return Err(OAuthError::invalid_client(
+                "The client assertion is longer than 8 KiB.",
+                false,
+            ));
+        }
+        let client_id = checked_client_id(unverified_subject(&assertion)?, false)?;
+        if body_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_client(
+                "client_id is not the client the assertion's sub names.",
+                false,
+            ));
+        }
+        Ok(Self::Assertion {
+            client_id,
+            assertion: Credential::new(assertion),
+        })
     }
 
     /// Parses an `Authorization` header as HTTP Basic client credentials.
@@ -186,6 +262,9 @@ pub struct TokenRequest {
     pub grant: Result<GrantRequest, OAuthError>,
     /// Whether a `client_credentials` grant also gets a refresh token.
     pub refresh_on_client_credentials: bool,
+    /// The TLS client certificate the request came with, which a client with
+    /// bound tokens binds its access tokens to. Set by the server after parsing.
+    pub certificate: Option<std::sync::Arc<crate::PresentedCertificate>>,
 }
 
 impl TokenRequest {
@@ -217,6 +296,7 @@ impl TokenRequest {
             client_auth,
             grant,
             refresh_on_client_credentials: options.refresh_on_client_credentials,
+            certificate: None,
         })
     }
 
@@ -252,6 +332,18 @@ impl RevocationRequest {
             client_auth,
             token: required_token(&mut params)?,
         })
+    }
+
+    /// The client authentication to check, for a request that came with the TLS
+    /// client certificate of `context` (if any). A `client_id` alone authenticates
+    /// a certificate client only with a certificate; without one it authenticates
+    /// nobody, and the request revokes as the token's holder, as it always has
+    /// (RFC 7009 §2.1 has clients that cannot authenticate send their `client_id`).
+    pub fn authentication(&self, context: &AuthContext) -> Option<&ClientAuth> {
+        match &self.client_auth {
+            Some(ClientAuth::ClientIdOnly { .. }) if context.certificate.is_none() => None,
+            auth => auth.as_ref(),
+        }
     }
 }
 
@@ -413,6 +505,237 @@ mod tests {
         let p = params(&[("token", "t"), ("client_id", "a")]);
         let err = IntrospectionRequest::parse(p, Some(&basic("a:b"))).unwrap_err();
         assert_eq!(err.code(), "invalid_request", "two authentication methods");
+    }
+
+    /// A compact JWS whose payload is `payload`, header and signature made up: the
+    /// request parser reads only the unverified `sub`.
+    fn unsigned(payload: &str) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256"}"#),
+            URL_SAFE_NO_PAD.encode(payload)
+        )
+    }
+
+    fn auth_of(pairs: &[(&str, &str)], authorization: Option<&[u8]>) -> Result<ClientAuth, OAuthError> {
+        ClientAuth::from_request(&mut params(pairs), authorization)
+    }
+
+    #[test]
+    fn an_assertion_names_its_client_by_sub() {
+        let assertion = unsigned(r#"{"sub":"svc","iss":"svc"}"#);
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![
+                ("client_assertion_type", JWT_BEARER_ASSERTION),
+                ("client_assertion", assertion.as_str()),
+            ];
+            pairs.extend_from_slice(extra);
+            auth_of(&pairs, None)
+        };
+        for extra in [&[][..], &[("client_id", "svc")][..]] {
+            let auth = with(extra).unwrap();
+            let ClientAuth::Assertion {
+                client_id,
+                assertion: text,
+            } = &auth
+            else {
+                panic!("expected an assertion: {auth:?}");
+            };
+            assert_eq!((client_id.as_str(), text.expose()), ("svc", assertion.as_str()));
+            assert_eq!(auth.client_id(), Some("svc"));
+            assert!(!auth.is_basic());
+            assert!(
+                !format!("{auth:?}").contains(&assertion),
+                "Debug shows the assertion"
+            );
+        }
+        let err = with(&[("client_id", "other")]).unwrap_err();
+        assert_eq!(err.code(), "invalid_client");
+        assert!(!err.is_unknown_client());
+    }
+
+    #[test]
+    fn assertion_parameters_are_checked() {
+        let good = unsigned(r#"{"sub":"svc"}"#);
+        /// What, the parameters, the Authorization header, the code, words of the description.
+        type Case<'a> = (&'a str, Vec<(&'a str, String)>, Option<Vec<u8>>, &'a str, &'a str);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "type alone",
+                vec![("client_assertion_type", JWT_BEARER_ASSERTION.into())],
+                None,
+                "invalid_request",
+                "sent together",
+            ),
+            (
+                "assertion alone",
+                vec![("client_assertion", good.clone())],
+                None,
+                "invalid_request",
+                "sent together",
+            ),
+            (
+                "another type",
+                vec![
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:saml2-bearer".into(),
+                    ),
+                    ("client_assertion", good.clone()),
+                ],
+                None,
+                "invalid_client",
+                "client_assertion_type must be",
+            ),
+            (
+                "the type in upper case",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.to_uppercase()),
+                    ("client_assertion", good.clone()),
+                ],
+                None,
+                "invalid_client",
+                "client_assertion_type must be",
+            ),
+            (
+                "with Basic",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", good.clone()),
+                ],
+                Some(basic("svc:x")),
+                "invalid_request",
+                "more than one method",
+            ),
+            (
+                "with client_secret",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", good.clone()),
+                    ("client_id", "svc".into()),
+                    ("client_secret", "x".into()),
+                ],
+                None,
+                "invalid_request",
+                "more than one method",
+            ),
+            (
+                "with client_secret, no client_id",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", good.clone()),
+                    ("client_secret", "x".into()),
+                ],
+                None,
+                "invalid_request",
+                "more than one method",
+            ),
+            (
+                "over 8 KiB",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    (
+                        "client_assertion",
+                        unsigned(&format!(r#"{{"sub":"svc","x":"{}"}}"#, "x".repeat(8192))),
+                    ),
+                ],
+                None,
+                "invalid_client",
+                "longer than 8 KiB",
+            ),
+            (
+                "sub a number",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", unsigned(r#"{"sub":7}"#)),
+                ],
+                None,
+                "invalid_client",
+                "sub must be a string",
+            ),
+            (
+                "no sub",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", unsigned(r#"{"iss":"svc"}"#)),
+                ],
+                None,
+                "invalid_client",
+                "has no sub",
+            ),
+            (
+                "sub twice",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", unsigned(r#"{"sub":"svc","sub":"other"}"#)),
+                ],
+                None,
+                "invalid_client",
+                "payload is not a JSON object",
+            ),
+            (
+                "payload an array",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", unsigned("[]")),
+                ],
+                None,
+                "invalid_client",
+                "payload is not a JSON object",
+            ),
+            (
+                "not a JWS",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", "abc".into()),
+                ],
+                None,
+                "invalid_client",
+                "compact JWS",
+            ),
+            (
+                "sub no client can have",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    (
+                        "client_assertion",
+                        unsigned(&format!(r#"{{"sub":"{}"}}"#, "s".repeat(300))),
+                    ),
+                ],
+                None,
+                "invalid_client",
+                CLIENT_AUTH_FAILED,
+            ),
+            (
+                "sub with a control character",
+                vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.into()),
+                    ("client_assertion", unsigned(r#"{"sub":"svc\r\nx"}"#)),
+                ],
+                None,
+                "invalid_client",
+                CLIENT_AUTH_FAILED,
+            ),
+        ];
+        for (what, pairs, authorization, code, words) in cases {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let err = auth_of(&pairs, authorization.as_deref()).unwrap_err();
+            assert_eq!(err.code(), code, "{what}: {err:?}");
+            assert!(err.description().contains(words), "{what}: {}", err.description());
+        }
+    }
+
+    #[test]
+    fn a_client_id_alone_is_for_certificate_clients() {
+        let auth = auth_of(&[("client_id", "svc")], None).unwrap();
+        assert!(matches!(&auth, ClientAuth::ClientIdOnly { client_id } if client_id == "svc"));
+        assert_eq!(auth.client_id(), Some("svc"));
+        let long = "s".repeat(300);
+        let err = auth_of(&[("client_id", &long)], None).unwrap_err();
+        assert!(err.is_unknown_client());
+        assert!(matches!(auth_of(&[], None).unwrap(), ClientAuth::None));
+        assert!(auth_of(&[], Some(&basic("a:b"))).unwrap().is_basic());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! RFC 6749 §4.4: the client credentials grant.
 
 use super::{Subject, TokenService};
-use crate::{Client, GrantType, OAuthError, Scope, TokenResponse};
+use crate::{Client, Confirmation, GrantType, OAuthError, Scope, TokenResponse};
 
 impl TokenService {
     /// The client acts on its own behalf; `sub` is the client id.
@@ -16,6 +16,7 @@ impl TokenService {
         client: &Client,
         requested: Option<&Scope>,
         with_refresh: bool,
+        cnf: Option<&Confirmation>,
     ) -> Result<TokenResponse, OAuthError> {
         let scope = Scope::grant(requested, &client.scope, None)?;
         let now = self.clock.now();
@@ -29,7 +30,7 @@ impl TokenService {
             username: None,
             sid: family.as_ref().map(|f| f.family_id.as_str()),
         };
-        let access = self.prepare_access(client, &subject, &scope, now)?;
+        let access = self.prepare_access(client, &subject, &scope, now, cnf)?;
         let refresh_token = self.store_login(client, family.as_ref(), &access, now).await?;
         Ok(self.response(access, &scope, refresh_token, GrantType::ClientCredentials))
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::TokenService;
 use crate::jwt::AccessTokenClaims;
 use crate::tokens::{RefreshView, TokenDigest, TokenKind};
-use crate::{Client, OAuthError};
+use crate::{Client, Confirmation, OAuthError};
 
 /// An introspection answer (RFC 7662 §2.2). Inactive is exactly `{"active": false}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +42,10 @@ pub struct ActiveToken {
     pub iss: String,
     /// Token id.
     pub jti: String,
+    /// What the token is bound to (RFC 8705 §3.2: a resource server introspecting a
+    /// certificate-bound token learns `cnf.x5t#S256`); left out when nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 impl Introspection {
@@ -150,6 +154,8 @@ impl TokenService {
                     aud: self.config.issuer.clone(),
                     iss: self.config.issuer.clone(),
                     jti: TokenDigest::of(token).id(),
+                    // A refresh token is bound to nothing: its client authenticates.
+                    cnf: None,
                 }
             }
             TokenKind::OpaqueAccess => {
@@ -171,6 +177,7 @@ impl TokenService {
                     aud: row.audience,
                     iss: self.config.issuer.clone(),
                     jti: row.jti,
+                    cnf: row.cnf.filter(|cnf| !cnf.is_empty()),
                 }
             }
             TokenKind::Jwt => {
@@ -206,6 +213,7 @@ impl TokenService {
                     aud: claims.aud,
                     iss: claims.iss,
                     jti: claims.jti,
+                    cnf: claims.cnf.filter(|cnf| !cnf.is_empty()),
                 }
             }
             TokenKind::Unknown => return Ok(None),

@@ -3,6 +3,7 @@
 //! mints tokens, and reaches storage only through the traits it is given. For a
 //! cached client, a client_credentials JWT touches no disk.
 
+mod authenticate;
 mod client_credentials;
 mod inspect;
 mod password;
@@ -14,16 +15,18 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use self::inspect::{ActiveToken, Introspection};
+use crate::authn::InlineKeysOnly;
 use crate::jwt::{sign_access_token, AccessTokenClaims, VerifiedTokens};
-use crate::request::{IntrospectionRequest, RevocationRequest, CLIENT_AUTH_FAILED};
+use crate::request::{IntrospectionRequest, RevocationRequest};
 use crate::secret::VerifiedSecrets;
-use crate::store::{ClientLookup, TokenStore, UserStore};
+use crate::store::{ClientLookup, ReplayStore, TokenStore, UserStore};
 use crate::tokens::{
     MintedToken, NewFamily, NewOpaqueToken, NewRefreshToken, OPAQUE_ACCESS_PREFIX, REFRESH_PREFIX,
 };
 use crate::{
-    Client, ClientAuth, ClientId, ClientSecret, Clock, GrantRequest, GrantType, KeyRing, OAuthError, Random,
-    Scope, SecretHash, SlowHashGate, TokenFormat, TokenRequest, UnixTime,
+    AuthContext, Client, ClientKeys, ClientSecret, Clock, Confirmation, GrantRequest, GrantType, KeyRing,
+    OAuthError, PresentedCertificate, Random, Scope, SecretHash, SlowHashGate, TokenFormat, TokenRequest,
+    UnixTime,
 };
 
 /// What the server puts in every token it issues.
@@ -80,6 +83,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     /// Refresh tokens, logins, opaque tokens, revocations.
     pub tokens: Arc<dyn TokenStore>,
+    /// Used assertion (and proof) `jti`s.
+    pub replays: Arc<dyn ReplayStore>,
 }
 
 /// The token, revocation and introspection endpoints.
@@ -100,6 +105,8 @@ pub struct TokenService {
     dummy_secret_hash: SecretHash,
     /// The slots for slow (Argon2id) verifications of secrets and passwords.
     slow_hashes: SlowHashGate,
+    /// Clients' public keys, for `private_key_jwt` and `self_signed_tls_client_auth`.
+    client_keys: Arc<dyn ClientKeys>,
 }
 
 /// An access token ready to hand out, and what must be stored for it first.
@@ -140,7 +147,14 @@ impl TokenService {
             dummy_password_hash,
             dummy_secret_hash: SecretHash::Sha256([0; 32]),
             slow_hashes: SlowHashGate::default(),
+            client_keys: Arc::new(InlineKeysOnly),
         }
+    }
+
+    /// Finds clients' keys with `keys` (default: [`InlineKeysOnly`]).
+    pub fn with_client_keys(mut self, keys: Arc<dyn ClientKeys>) -> Self {
+        self.client_keys = keys;
+        self
     }
 
     /// Verifies slow hashes in `gate`'s slots (default: [`SlowHashGate::default`]).
@@ -160,10 +174,25 @@ impl TokenService {
         &self.config
     }
 
-    /// Serves a token request.
+    /// Serves a token request. An assertion must name the issuer as its audience
+    /// here; a server that knows the endpoint's URL authenticates with
+    /// [`TokenService::authenticate`] and calls [`TokenService::exchange_as`].
     pub async fn exchange(&self, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
-        let client = self.authenticate(&request.client_auth).await?;
+        let context = AuthContext {
+            certificate: request.certificate.clone(),
+            ..self.issuer_context()
+        };
+        let client = self.authenticate(&request.client_auth, &context).await?;
         self.exchange_as(&client, request).await
+    }
+
+    /// What authentication knows of a request that reached no particular URL:
+    /// the issuer is the audience (RFC 7523 §3, item 3), and there is no certificate.
+    fn issuer_context(&self) -> AuthContext {
+        AuthContext {
+            audiences: vec![self.config.issuer.clone()],
+            certificate: None,
+        }
     }
 
     /// Serves a token request for `client`, which the caller has authenticated with
@@ -180,18 +209,23 @@ impl TokenService {
                 "This client may not use this grant type.".into(),
             ));
         }
+        let cnf = confirmation(client, request.certificate.as_deref())?;
+        let cnf = cnf.as_ref();
         match grant {
             GrantRequest::ClientCredentials { scope } => {
-                self.client_credentials(client, scope.as_ref(), request.refresh_on_client_credentials)
+                self.client_credentials(client, scope.as_ref(), request.refresh_on_client_credentials, cnf)
                     .await
             }
             GrantRequest::Password {
                 username,
                 password,
                 scope,
-            } => self.password(client, &username, &password, scope.as_ref()).await,
+            } => {
+                self.password(client, &username, &password, scope.as_ref(), cnf)
+                    .await
+            }
             GrantRequest::RefreshToken { refresh_token, scope } => {
-                self.refresh(client, &refresh_token, scope.as_ref()).await
+                self.refresh(client, &refresh_token, scope.as_ref(), cnf).await
             }
         }
     }
@@ -200,7 +234,7 @@ impl TokenService {
     /// presented credentials, then revokes. Returns whether anything was revoked.
     pub async fn revoke(&self, request: RevocationRequest) -> Result<bool, OAuthError> {
         let client = match &request.client_auth {
-            Some(auth) => Some(self.authenticate(auth).await?),
+            Some(auth) => Some(self.authenticate(auth, &self.issuer_context()).await?),
             None => None,
         };
         self.revoke_as(client.as_deref(), request).await
@@ -220,7 +254,9 @@ impl TokenService {
     /// Serves an introspection request (RFC 7662 §2.1): authenticates the client,
     /// then describes the token as that client may see it.
     pub async fn introspect(&self, request: IntrospectionRequest) -> Result<Introspection, OAuthError> {
-        let client = self.authenticate(&request.client_auth).await?;
+        let client = self
+            .authenticate(&request.client_auth, &self.issuer_context())
+            .await?;
         self.introspect_as(&client, request).await
     }
 
@@ -233,76 +269,6 @@ impl TokenService {
         request: IntrospectionRequest,
     ) -> Result<Introspection, OAuthError> {
         self.introspect_token(client, request.token.expose()).await
-    }
-
-    /// Authenticates the client of a request (RFC 6749 §2.3.1). Every failure is the
-    /// same `invalid_client`, whether the client is unknown or the secret wrong.
-    pub async fn authenticate(&self, auth: &ClientAuth) -> Result<Arc<Client>, OAuthError> {
-        let basic = auth.is_basic();
-        let failed = || OAuthError::invalid_client(CLIENT_AUTH_FAILED, basic);
-        let (client_id, secret) = match auth {
-            ClientAuth::Basic { client_id, secret } | ClientAuth::Post { client_id, secret } => {
-                (client_id, secret)
-            }
-            ClientAuth::None => {
-                return Err(OAuthError::invalid_client(
-                    "Client authentication is required (client_secret_basic or client_secret_post).",
-                    false,
-                ))
-            }
-        };
-        let unknown = || OAuthError::InvalidClient {
-            description: CLIENT_AUTH_FAILED.into(),
-            basic,
-            unknown_client: true,
-        };
-        let client = match ClientId::parse(client_id) {
-            Some(id) => self.stores.clients.find_client(&id).await?,
-            None => None,
-        };
-        let Some(client) = client else {
-            // The work of a wrong generated secret, so that the time of the answer
-            // does not tell an unknown id from a known one.
-            std::hint::black_box(self.dummy_secret_hash.verify(secret));
-            return Err(unknown());
-        };
-        if self.verify_secret(&client, secret).await? {
-            Ok(client)
-        } else {
-            Err(failed())
-        }
-    }
-
-    /// Checks `secret` against the client's secret, then against its previous one
-    /// while that is inside its grace period.
-    async fn verify_secret(&self, client: &Client, secret: &ClientSecret) -> Result<bool, OAuthError> {
-        if self.verify_against(client, &client.secret_hash, secret).await? {
-            return Ok(true);
-        }
-        match client.previous_secret_at(self.clock.now()) {
-            Some(previous) => self.verify_against(client, previous, secret).await,
-            None => Ok(false),
-        }
-    }
-
-    async fn verify_against(
-        &self,
-        client: &Client,
-        hash: &SecretHash,
-        secret: &ClientSecret,
-    ) -> Result<bool, OAuthError> {
-        if !hash.is_slow() {
-            return Ok(hash.verify(secret));
-        }
-        let key = VerifiedSecrets::key(client.id.as_str(), hash, secret);
-        if self.verified.contains(&key) {
-            return Ok(true);
-        }
-        let ok = self.slow_hashes.verify(hash, secret).await?;
-        if ok {
-            self.verified.insert(key);
-        }
-        Ok(ok)
     }
 
     /// A login (token family) for `client`, if it has the `refresh_token` grant: a
@@ -356,14 +322,16 @@ impl TokenService {
         Ok(Some(minted.value))
     }
 
-    /// An access token for `client` about `subject`: a signed JWT, or for opaque
-    /// clients a random token whose row the caller stores before answering.
+    /// An access token for `client` about `subject`, bound to `cnf` if given: a
+    /// signed JWT, or for opaque clients a random token whose row the caller stores
+    /// before answering.
     fn prepare_access(
         &self,
         client: &Client,
         subject: &Subject<'_>,
         scope: &Scope,
         now: UnixTime,
+        cnf: Option<&Confirmation>,
     ) -> Result<PreparedAccess, OAuthError> {
         let ttl = client.access_token_ttl.unwrap_or(self.config.access_token_ttl);
         let audience = client
@@ -386,6 +354,7 @@ impl TokenService {
                     audience,
                     issued_at: now,
                     expires_at: now + ttl,
+                    cnf: cnf.cloned(),
                 }),
                 expires_in: ttl,
             });
@@ -405,6 +374,7 @@ impl TokenService {
             scope: scope.to_string(),
             sid: subject.sid.map(str::to_owned),
             username: subject.username.map(str::to_owned),
+            cnf: cnf.cloned(),
         };
         let token = sign_access_token(&keys.current, &claims)
             .map_err(|err| OAuthError::server_error(format!("cannot sign an access token: {err}")))?;
@@ -435,6 +405,28 @@ impl TokenService {
     /// The refresh token lifetime for `client`.
     fn refresh_ttl(&self, client: &Client) -> i64 {
         client.refresh_token_ttl.unwrap_or(self.config.refresh_token_ttl)
+    }
+}
+
+/// What the access tokens of a token request are bound to: for a client with bound
+/// tokens, the certificate the request came with (`cnf.x5t#S256`, RFC 8705 §3);
+/// without one the request is refused, rather than answered with a token its client
+/// expects to be bound and is not.
+fn confirmation(
+    client: &Client,
+    certificate: Option<&PresentedCertificate>,
+) -> Result<Option<Confirmation>, OAuthError> {
+    if !client.auth.bound_tokens {
+        return Ok(None);
+    }
+    match certificate {
+        Some(certificate) => Ok(Some(Confirmation {
+            x5t_s256: Some(certificate.thumbprint.clone()),
+            jkt: None,
+        })),
+        None => Err(OAuthError::invalid_request(
+            "This client's access tokens are bound to its TLS client certificate: connect with one.",
+        )),
     }
 }
 

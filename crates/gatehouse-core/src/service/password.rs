@@ -2,7 +2,7 @@
 
 use super::{Subject, TokenService};
 use crate::grant::Credential;
-use crate::{Client, ClientSecret, GrantType, OAuthError, Scope, TokenResponse};
+use crate::{Client, ClientSecret, Confirmation, GrantType, OAuthError, Scope, TokenResponse};
 
 impl TokenService {
     /// Logs a user in for `client`. With the `refresh_token` grant the login starts a
@@ -17,6 +17,7 @@ impl TokenService {
         username: &str,
         password: &Credential,
         requested: Option<&Scope>,
+        cnf: Option<&Confirmation>,
     ) -> Result<TokenResponse, OAuthError> {
         let user = self.stores.users.find_user(username).await?;
         let presented = ClientSecret::new(password.expose());
@@ -37,7 +38,7 @@ impl TokenService {
             username: Some(&user.username),
             sid: family.as_ref().map(|f| f.family_id.as_str()),
         };
-        let access = self.prepare_access(client, &subject, &scope, now)?;
+        let access = self.prepare_access(client, &subject, &scope, now, cnf)?;
         let refresh_token = self.store_login(client, family.as_ref(), &access, now).await?;
         Ok(self.response(access, &scope, refresh_token, GrantType::Password))
     }

@@ -7,7 +7,9 @@ use crate::tokens::{
     LoginState, MintedToken, NewOpaqueToken, NewRefreshToken, RefreshState, RefreshVerdict, RotationStep,
     RotationWrites, TokenDigest, TokenKind, OPAQUE_ACCESS_PREFIX, REFRESH_PREFIX,
 };
-use crate::{Client, GrantType, OAuthError, Scope, StoreError, TokenFormat, TokenResponse, UnixTime};
+use crate::{
+    Client, Confirmation, GrantType, OAuthError, Scope, StoreError, TokenFormat, TokenResponse, UnixTime,
+};
 
 const INVALID_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
 const REUSED_REFRESH: &str = "The refresh token was used before; its login has been revoked.";
@@ -39,12 +41,15 @@ fn check_login_user(login: &LoginState) -> Result<(), OAuthError> {
 }
 
 impl TokenService {
-    /// Rotates `presented` into a new refresh token and a new access token.
+    /// Rotates `presented` into a new refresh token and a new access token, bound
+    /// to `cnf`: the certificate of this request, whatever the login's first token
+    /// was bound to (RFC 8705 §3: a client may renew its certificate).
     pub(super) async fn refresh(
         &self,
         client: &Client,
         presented: &Credential,
         requested: Option<&Scope>,
+        cnf: Option<&Confirmation>,
     ) -> Result<TokenResponse, OAuthError> {
         if TokenKind::of(presented.expose()) != TokenKind::Refresh {
             return Err(OAuthError::InvalidGrant(INVALID_REFRESH.into()));
@@ -58,6 +63,7 @@ impl TokenService {
             let client_id = client.id.clone();
             let client = client.clone();
             let requested = requested.cloned();
+            let cnf = cnf.cloned();
             let refresh_digest = next_refresh.digest;
             let opaque = next_opaque.as_ref().map(|m| (m.digest, self.rng.token(16)));
             let access_ttl = client.access_token_ttl.unwrap_or(self.config.access_token_ttl);
@@ -88,6 +94,7 @@ impl TokenService {
                         audience: audience.clone(),
                         issued_at: now,
                         expires_at: now + access_ttl,
+                        cnf: cnf.clone(),
                     }),
                     access_scope: scope,
                 })
@@ -126,7 +133,7 @@ impl TokenService {
                 opaque_row: None,
                 expires_in: client.access_token_ttl.unwrap_or(self.config.access_token_ttl),
             },
-            None => self.access_after_rotation(client, &login, &writes.access_scope, now)?,
+            None => self.access_after_rotation(client, &login, &writes.access_scope, now, cnf)?,
         };
         Ok(self.response(
             access,
@@ -142,6 +149,7 @@ impl TokenService {
         login: &LoginState,
         scope: &Scope,
         now: UnixTime,
+        cnf: Option<&Confirmation>,
     ) -> Result<PreparedAccess, OAuthError> {
         let sub = subject_of(login, client);
         let subject = Subject {
@@ -149,7 +157,7 @@ impl TokenService {
             username: login.user.as_ref().map(|u| u.username.as_str()),
             sid: Some(&login.family_id),
         };
-        self.prepare_access(client, &subject, scope, now)
+        self.prepare_access(client, &subject, scope, now, cnf)
     }
 }
 

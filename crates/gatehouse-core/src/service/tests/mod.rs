@@ -1,5 +1,7 @@
 //! Protocol tests of the endpoints: in-memory stores, a fixed clock.
 
+mod bound_tokens;
+mod client_auth;
 mod grants;
 mod holders;
 mod inspect;
@@ -15,7 +17,7 @@ use super::*;
 use crate::keys::{KeySet, PublishedKey};
 use crate::request::{Params, TokenOptions};
 use crate::store::memory::Memory;
-use crate::{FixedClock, GrantTypes, SecretHash, SigningAlg, SigningKey, SystemRandom};
+use crate::{ClientAuth, ClientId, FixedClock, GrantTypes, SecretHash, SigningAlg, SigningKey, SystemRandom};
 
 const NOW: UnixTime = 1_800_000_000;
 
@@ -32,6 +34,7 @@ fn client(id: &str, hash: SecretHash) -> Client {
         refresh_token_ttl: None,
         token_format: TokenFormat::Jwt,
         can_introspect: false,
+        auth: Default::default(),
         registered: false,
         created_at: NOW,
     }
@@ -45,6 +48,15 @@ struct Fixture {
 }
 
 fn fixture(clients: Vec<Client>) -> Fixture {
+    fixture_with(clients, None)
+}
+
+/// A fixture whose replay records go to `replays` (not the in-memory store).
+fn fixture_with_replays(clients: Vec<Client>, replays: Arc<dyn ReplayStore>) -> Fixture {
+    fixture_with(clients, Some(replays))
+}
+
+fn fixture_with(clients: Vec<Client>, replays: Option<Arc<dyn ReplayStore>>) -> Fixture {
     let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let key = Arc::new(key);
     let ring = KeyRing::new(KeySet {
@@ -69,6 +81,7 @@ fn fixture(clients: Vec<Client>) -> Fixture {
         clients: store.clone(),
         users: store.clone(),
         tokens: store.clone(),
+        replays: replays.unwrap_or_else(|| store.clone()),
     };
     let service = TokenService::new(
         config,
@@ -287,18 +300,30 @@ async fn imported_secret_verifies_with_argon2id_and_is_remembered() {
         client_id: "legacy".into(),
         secret: imported.clone(),
     };
-    assert!(f.service.authenticate(&auth).await.is_ok());
+    assert!(f
+        .service
+        .authenticate(&auth, &AuthContext::default())
+        .await
+        .is_ok());
     assert!(f
         .service
         .verified
         .contains(&VerifiedSecrets::key("legacy", &hash, &imported)));
-    assert!(f.service.authenticate(&auth).await.is_ok());
+    assert!(f
+        .service
+        .authenticate(&auth, &AuthContext::default())
+        .await
+        .is_ok());
     let wrong = ClientAuth::Post {
         client_id: "legacy".into(),
         secret: secret("an imported secreT"),
     };
     assert_eq!(
-        f.service.authenticate(&wrong).await.unwrap_err().code(),
+        f.service
+            .authenticate(&wrong, &AuthContext::default())
+            .await
+            .unwrap_err()
+            .code(),
         "invalid_client"
     );
 }
@@ -310,7 +335,11 @@ async fn basic_failures_say_so_for_www_authenticate() {
         client_id: "svc".into(),
         secret: secret("x"),
     };
-    let err = f.service.authenticate(&auth).await.unwrap_err();
+    let err = f
+        .service
+        .authenticate(&auth, &AuthContext::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, OAuthError::InvalidClient { basic: true, .. }));
 }
 
@@ -328,26 +357,30 @@ async fn a_rotated_secret_works_until_its_grace_period_ends() {
     };
     assert!(f
         .service
-        .authenticate(&with("new-secret-new-secret"))
+        .authenticate(&with("new-secret-new-secret"), &AuthContext::default())
         .await
         .is_ok());
     assert!(f
         .service
-        .authenticate(&with("old-secret-old-secret"))
+        .authenticate(&with("old-secret-old-secret"), &AuthContext::default())
         .await
         .is_ok());
-    assert!(f.service.authenticate(&with("another")).await.is_err());
+    assert!(f
+        .service
+        .authenticate(&with("another"), &AuthContext::default())
+        .await
+        .is_err());
     f.clock.advance(60);
     let err = f
         .service
-        .authenticate(&with("old-secret-old-secret"))
+        .authenticate(&with("old-secret-old-secret"), &AuthContext::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), "invalid_client");
     assert!(!err.is_unknown_client());
     assert!(f
         .service
-        .authenticate(&with("new-secret-new-secret"))
+        .authenticate(&with("new-secret-new-secret"), &AuthContext::default())
         .await
         .is_ok());
 }
