@@ -1,7 +1,10 @@
 //! The command line (`docs/protocol.md`, Commands).
 
+use std::path::PathBuf;
+
+use clap::builder::PossibleValuesParser;
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
-use gatehouse_core::{GrantType, GrantTypes};
+use gatehouse_core::{AuthMethod, GrantType, GrantTypes};
 
 use crate::config::{flags, ConfigArgs, Flags};
 
@@ -74,7 +77,8 @@ pub enum ClientCommand {
     List(JsonFlag),
     /// Show one client.
     Show(ClientRef),
-    /// Change a client's settings; only the flags given change. Prints the client.
+    /// Change a client's settings; only the flags given change (a new --auth-method
+    /// also drops the keys and subject DN it does not use). Prints the client.
     Update(UpdateClient),
     /// Delete a client.
     Delete(ClientRef),
@@ -144,10 +148,38 @@ pub struct CreateClient {
     pub can_introspect: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub auth: AuthFlags,
+    /// Bind its access tokens to the TLS client certificate it connects with
+    /// (`cnf.x5t#S256`, RFC 8705 §3); a token request without one is refused.
+    #[arg(long)]
+    pub bound_tokens: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub json: JsonFlag,
     /// `env`: print `CLIENT_ID=…` and `CLIENT_SECRET=…` lines, for `eval` in a shell.
     #[arg(long, value_enum, conflicts_with = "json")]
     pub format: Option<CreateFormat>,
+}
+
+/// How a client authenticates: `client create` and `client update`.
+#[derive(Debug, Args)]
+pub struct AuthFlags {
+    /// How the client authenticates. `client_secret_basic` (the default) and
+    /// `client_secret_post` are one secret, sent either way; `private_key_jwt` needs
+    /// --jwks-file or --jwks-uri; `tls_client_auth` needs --tls-subject-dn;
+    /// `self_signed_tls_client_auth` needs --jwks-file (keys with x5c) or --jwks-uri.
+    /// A client of the last three has no secret.
+    #[arg(long, value_name = "METHOD", value_parser = PossibleValuesParser::new(AuthMethod::ALL.map(AuthMethod::as_str)))]
+    pub auth_method: Option<String>,
+    /// A file holding the client's JWK Set (public keys; at most 64 KiB).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<PathBuf>,
+    /// The https URL of the client's JWK Set, fetched when it authenticates.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// The subject DN of the client's certificate (RFC 4514, e.g. "CN=billing,O=Example").
+    #[arg(long, value_name = "DN")]
+    pub tls_subject_dn: Option<String>,
 }
 
 /// `client create --format`.
@@ -192,6 +224,14 @@ pub struct UpdateClient {
     /// Whether it may introspect any token (a resource server).
     #[arg(long, value_name = "true|false")]
     pub can_introspect: Option<bool>,
+    // A new method, keys or subject DN. A new method drops the keys and subject DN
+    // it does not use; --jwks-file and --jwks-uri replace the keys of either kind.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub auth: AuthFlags,
+    /// Whether its access tokens are bound to its TLS client certificate.
+    #[arg(long, value_name = "true|false")]
+    pub bound_tokens: Option<bool>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub json: JsonFlag,

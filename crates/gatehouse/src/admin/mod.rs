@@ -75,6 +75,7 @@ impl From<ManageError> for AdminError {
 fn flag_of(field: &str) -> String {
     match field {
         "client_secret" => "--secret-stdin".to_owned(),
+        "jwks" => "--jwks-file".to_owned(),
         "password" => "--password-stdin".to_owned(),
         other => format!("--{}", other.replace('_', "-")),
     }
@@ -180,20 +181,21 @@ pub(crate) fn read_stdin_secret(flag: &str, min: usize) -> Result<ClientSecret, 
 /// `gatehouse user …`
 pub async fn user(settings: &Settings, command: UserCommand) -> Result<(), AdminError> {
     let store = std::sync::Arc::new(open_store(settings).await?);
-    let result = users::run(&manager(store.clone()), command).await;
+    let result = users::run(&manager(settings, store.clone()), command).await;
     store.close().await;
     result
 }
 
 /// The admin operations on `store`, as the command line runs them: hashing on its
-/// own thread, at the system's time.
-fn manager(store: std::sync::Arc<SqlStore>) -> Manager {
+/// own thread, at the system's time, with the server's rule for jwks URIs.
+fn manager(settings: &Settings, store: std::sync::Arc<SqlStore>) -> Manager {
     Manager::new(
         store,
         std::sync::Arc::new(SystemClock),
         std::sync::Arc::new(SystemRandom),
         Hashing::Inline,
     )
+    .with_allow_insecure_jwks_uri(settings.allow_insecure_jwks_uri)
 }
 
 /// `gatehouse token …`
@@ -207,7 +209,7 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> Result<(), Adm
 /// `gatehouse client …`
 pub async fn client(settings: &Settings, command: ClientCommand) -> Result<(), AdminError> {
     let store = std::sync::Arc::new(open_store(settings).await?);
-    let result = clients::run(&manager(store.clone()), command).await;
+    let result = clients::run(&manager(settings, store.clone()), command).await;
     store.close().await;
     result
 }

@@ -355,8 +355,20 @@ pub struct ClientMetadataDoc {
     grant_types: Option<Vec<String>>,
     /// Space-separated scopes the client may ask for; no `gatehouse:*` scope.
     scope: Option<String>,
-    /// `client_secret_basic` (the default) or `client_secret_post`.
+    /// `client_secret_basic` (the default) or `client_secret_post` (one secret, sent
+    /// either way), `private_key_jwt`, `tls_client_auth` or
+    /// `self_signed_tls_client_auth` (no secret).
     token_endpoint_auth_method: Option<String>,
+    /// The client's JWK Set (public keys), for `private_key_jwt` and
+    /// `self_signed_tls_client_auth` (a key with `x5c`).
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
+    /// The `https` URL of its JWK Set, instead of `jwks`.
+    jwks_uri: Option<String>,
+    /// The subject DN of its certificate (RFC 4514), for `tls_client_auth`.
+    tls_client_auth_subject_dn: Option<String>,
+    /// Bind its access tokens to its TLS client certificate (RFC 8705 §3.4).
+    tls_client_certificate_bound_access_tokens: Option<bool>,
     /// Absent or empty.
     response_types: Option<Vec<String>>,
     /// Checked (`https`, or `http` on a loopback address; no fragment), not kept.
@@ -371,7 +383,8 @@ pub struct ClientMetadataDoc {
 pub struct RegistrationDoc {
     /// The generated client id.
     client_id: String,
-    /// The generated secret: in the answer to the registration only.
+    /// The generated secret: in the answer to the registration of a client of a
+    /// secret method only (and of a replacement that moves a client to one).
     client_secret: Option<String>,
     /// When the client was registered, seconds since the epoch.
     client_id_issued_at: i64,
@@ -390,6 +403,15 @@ pub struct RegistrationDoc {
     scope: String,
     /// How it authenticates at the token endpoint.
     token_endpoint_auth_method: String,
+    /// Its JWK Set, if registered.
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
+    /// Its JWK Set URL, if registered.
+    jwks_uri: Option<String>,
+    /// Its certificate's subject DN, canonical, if registered.
+    tls_client_auth_subject_dn: Option<String>,
+    /// Present, `true`, when its access tokens are bound to its certificate.
+    tls_client_certificate_bound_access_tokens: Option<bool>,
 }
 
 struct RegistrationSchemes;

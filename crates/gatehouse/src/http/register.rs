@@ -397,6 +397,15 @@ struct RegistrationBody<'a> {
     grant_types: Vec<&'static str>,
     scope: String,
     token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_client_auth_subject_dn: Option<&'a str>,
+    /// RFC 8705 §3.4: false when absent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_client_certificate_bound_access_tokens: bool,
 }
 
 fn answer(status: StatusCode, state: &AppState, registered: &Registered) -> Response {
@@ -416,7 +425,15 @@ fn answer(status: StatusCode, state: &AppState, registered: &Registered) -> Resp
         client_name: &client.name,
         grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
         scope: client.scope.to_string(),
-        token_endpoint_auth_method: registered.auth_method.as_str(),
+        token_endpoint_auth_method: client.auth.method.as_str(),
+        jwks: client
+            .auth
+            .jwks
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok()),
+        jwks_uri: client.auth.jwks_uri.as_deref(),
+        tls_client_auth_subject_dn: client.auth.tls_subject_dn.as_deref(),
+        tls_client_certificate_bound_access_tokens: client.auth.bound_tokens,
     };
     with_no_store((status, Json(body)).into_response())
 }
@@ -533,6 +550,18 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(metadata.client_name.as_deref(), Some("r"));
         assert!(metadata.jwks.is_none());
+    }
+
+    #[test]
+    fn certificate_members_of_the_wrong_type_are_named() {
+        assert!(refused(r#"{"jwks_uri": 5}"#).starts_with("jwks_uri:"));
+        assert!(
+            refused(r#"{"tls_client_auth_subject_dn": ["CN=a"]}"#).starts_with("tls_client_auth_subject_dn:")
+        );
+        assert!(
+            refused(r#"{"tls_client_certificate_bound_access_tokens": "yes"}"#)
+                .starts_with("tls_client_certificate_bound_access_tokens:")
+        );
     }
 
     #[test]

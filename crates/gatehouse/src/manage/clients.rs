@@ -4,11 +4,11 @@ use gatehouse_core::secret::MIN_IMPORTED_SECRET_LEN;
 use gatehouse_core::store::{ClientLookup as _, ClientStore as _};
 use gatehouse_core::{
     Client, ClientId, ClientSecret, GrantType, GrantTypes, Scope, SecretHash, StoreError, TokenFormat,
-    UnixTime,
 };
 use gatehouse_store::ClientChanges;
-use serde::Serialize;
 
+use super::client_auth::{auth_change, auth_changes, new_auth, no_secret, JwksDocument};
+use super::client_view::{CreatedClient, RotatedSecret};
 use super::{audit, check_text, page_limit, Actor, ManageError, Manager, Page};
 
 /// Longest lifetime a client may be given: ten years.
@@ -43,8 +43,19 @@ pub struct NewClient {
     pub token_format: Option<String>,
     /// Whether it may introspect any token.
     pub can_introspect: bool,
-    /// A secret to import (hashed with Argon2id); generated when `None`.
+    /// A secret to import (hashed with Argon2id); generated when `None`. Only for
+    /// the secret methods: a client of another method has no secret.
     pub client_secret: Option<ClientSecret>,
+    /// How it authenticates; `client_secret_basic` when `None`.
+    pub auth_method: Option<String>,
+    /// Its JWK Set (`private_key_jwt`, `self_signed_tls_client_auth`).
+    pub jwks: Option<JwksDocument>,
+    /// The URL of its JWK Set, instead of `jwks`.
+    pub jwks_uri: Option<String>,
+    /// The subject DN of its certificate (`tls_client_auth`).
+    pub tls_subject_dn: Option<String>,
+    /// Whether its access tokens are bound to its TLS client certificate.
+    pub bound_tokens: bool,
 }
 
 impl NewClient {
@@ -61,6 +72,11 @@ impl NewClient {
             ("token_format", self.token_format.is_some()),
             ("can_introspect", self.can_introspect),
             ("client_secret", self.client_secret.is_some()),
+            ("auth_method", self.auth_method.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("jwks_uri", self.jwks_uri.is_some()),
+            ("tls_subject_dn", self.tls_subject_dn.is_some()),
+            ("bound_tokens", self.bound_tokens),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
@@ -90,9 +106,29 @@ pub struct ClientPatch {
     pub can_introspect: Option<bool>,
     /// A secret that replaces the current one at once.
     pub client_secret: Option<ClientSecret>,
+    /// A new method. The method, keys and subject DN the client has after the change
+    /// are checked together, as for a new client.
+    pub auth_method: Option<String>,
+    /// A new JWK Set, or none.
+    pub jwks: Option<Option<JwksDocument>>,
+    /// A new JWK Set URL, or none.
+    pub jwks_uri: Option<Option<String>>,
+    /// A new certificate subject DN, or none.
+    pub tls_subject_dn: Option<Option<String>>,
+    /// Whether its access tokens are bound to its certificate.
+    pub bound_tokens: Option<bool>,
 }
 
 impl ClientPatch {
+    /// Whether it changes how the client authenticates.
+    fn touches_auth(&self) -> bool {
+        self.auth_method.is_some()
+            || self.jwks.is_some()
+            || self.jwks_uri.is_some()
+            || self.tls_subject_dn.is_some()
+            || self.bound_tokens.is_some()
+    }
+
     /// The API names of the members it changes, for the audit event.
     fn fields(&self) -> Vec<&'static str> {
         [
@@ -105,89 +141,16 @@ impl ClientPatch {
             ("token_format", self.token_format.is_some()),
             ("can_introspect", self.can_introspect.is_some()),
             ("client_secret", self.client_secret.is_some()),
+            ("auth_method", self.auth_method.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("jwks_uri", self.jwks_uri.is_some()),
+            ("tls_subject_dn", self.tls_subject_dn.is_some()),
+            ("bound_tokens", self.bound_tokens.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
         .collect()
     }
-}
-
-/// A client as the CLI and the API show it: everything but its secret and hashes.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ClientView {
-    /// Its id.
-    pub client_id: String,
-    /// A name for people.
-    pub name: String,
-    /// The scopes it may ask for, space-separated.
-    pub scope: String,
-    /// Its grants.
-    pub grant_types: Vec<String>,
-    /// The `aud` of its tokens; `null`: the server's `default_audience`.
-    pub audience: Option<String>,
-    /// Access token lifetime in seconds; `null`: the server's default.
-    pub token_ttl: Option<i64>,
-    /// Refresh token lifetime in seconds; `null`: the server's default.
-    pub refresh_token_ttl: Option<i64>,
-    /// `jwt` or `opaque`.
-    pub token_format: String,
-    /// Whether it may introspect any token.
-    pub can_introspect: bool,
-    /// How it authenticates: with its secret, by HTTP Basic or in the body (both are
-    /// accepted for every client with a secret).
-    pub auth_method: String,
-    /// Whether it registered itself (RFC 7591): it can never have a `gatehouse:*` scope.
-    pub registered: bool,
-    /// When it was created, seconds since the epoch.
-    pub created_at: UnixTime,
-    /// Until when the secret it had before the last rotation still works.
-    pub previous_secret_expires_at: Option<UnixTime>,
-}
-
-impl From<&Client> for ClientView {
-    fn from(client: &Client) -> Self {
-        Self {
-            client_id: client.id.as_str().to_owned(),
-            name: client.name.clone(),
-            scope: client.scope.to_string(),
-            grant_types: client.grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
-            audience: client.audience.clone(),
-            token_ttl: client.access_token_ttl,
-            refresh_token_ttl: client.refresh_token_ttl,
-            token_format: client.token_format.as_str().to_owned(),
-            can_introspect: client.can_introspect,
-            auth_method: "client_secret_basic".to_owned(),
-            registered: client.registered,
-            created_at: client.created_at,
-            previous_secret_expires_at: client.previous_secret.as_ref().map(|p| p.expires_at),
-        }
-    }
-}
-
-/// A new client and its secret, shown this once.
-#[derive(Debug)]
-pub struct CreatedClient {
-    /// The client as stored.
-    pub client: Client,
-    /// Its secret in the clear.
-    pub secret: ClientSecret,
-}
-
-/// A new secret, shown this once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RotatedSecret {
-    /// The client.
-    pub client_id: String,
-    /// The new secret.
-    #[schema(value_type = String)]
-    #[serde(serialize_with = "expose_secret")]
-    pub client_secret: ClientSecret,
-    /// Until when the replaced secret still works; `null`: it stopped at once.
-    pub previous_secret_expires_at: Option<UnixTime>,
-}
-
-fn expose_secret<S: serde::Serializer>(secret: &ClientSecret, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(secret.expose())
 }
 
 /// A client id, checked (RFC 6749 appendix A.1).
@@ -290,18 +253,15 @@ impl Manager {
             .unwrap_or_default();
         let access_token_ttl = check_ttl("token_ttl", new.token_ttl)?;
         let refresh_token_ttl = check_ttl("refresh_token_ttl", new.refresh_token_ttl)?;
-        let (secret, secret_hash) = match new.client_secret {
-            Some(secret) => {
-                check_imported_secret(&secret)?;
-                let hash = self.argon2id(&secret).await?;
-                (secret, hash)
-            }
-            None => {
-                let secret = ClientSecret::generate(self.rng().as_ref());
-                let hash = SecretHash::sha256(&secret);
-                (secret, hash)
-            }
-        };
+        let auth = new_auth(
+            self.allow_insecure_jwks_uri(),
+            new.auth_method.as_deref(),
+            new.jwks,
+            new.jwks_uri.as_deref(),
+            new.tls_subject_dn.as_deref(),
+            new.bound_tokens,
+        )?;
+        let (secret, secret_hash) = self.new_secret(auth.method, new.client_secret).await?;
         let client = Client {
             id,
             name: new.name,
@@ -314,6 +274,7 @@ impl Manager {
             refresh_token_ttl,
             token_format,
             can_introspect: new.can_introspect,
+            auth,
             registered: false,
             created_at: self.clock().now(),
         };
@@ -393,23 +354,40 @@ impl Manager {
             .refresh_token_ttl
             .map(|t| check_ttl("refresh_token_ttl", t))
             .transpose()?;
-        if let Some(scope) = &scope {
-            let registered = self
-                .store()
-                .find_client(&client_id)
-                .await?
-                .is_some_and(|c| c.registered);
-            if registered {
+        let touches_auth = patch.touches_auth();
+        let change = auth_change(
+            self.allow_insecure_jwks_uri(),
+            patch.auth_method.as_deref(),
+            patch.jwks,
+            patch.jwks_uri.as_ref().map(Option::as_deref),
+            patch.tls_subject_dn.as_ref().map(Option::as_deref),
+            patch.bound_tokens,
+        )?;
+        if let Some(secret) = &patch.client_secret {
+            check_imported_secret(secret)?;
+        }
+        // What the change is checked against: whether the client registered itself
+        // (its scopes), and how it authenticates now (its method, keys and secret).
+        let current = if scope.is_some() || touches_auth || patch.client_secret.is_some() {
+            let current = self.store().find_client(&client_id).await?;
+            Some(current.ok_or_else(|| client_not_found(id))?)
+        } else {
+            None
+        };
+        if let (Some(scope), Some(current)) = (&scope, &current) {
+            if current.registered {
                 check_not_reserved("scope", scope)?;
             }
         }
-        let secret_hash = match &patch.client_secret {
-            Some(secret) => {
-                check_imported_secret(secret)?;
-                Some(self.argon2id(secret).await?)
-            }
-            None => None,
+        let auth = match (&current, touches_auth) {
+            (Some(current), true) => Some(change.applied_to(&current.auth)?),
+            _ => None,
         };
+        let methods = current.as_ref().map(|c| {
+            let after = auth.as_ref().map_or(c.auth.method, |a| a.method);
+            (c.auth.method, after)
+        });
+        let secret_hash = self.changed_secret(methods, patch.client_secret.as_ref()).await?;
         let changes = ClientChanges {
             name: patch.name,
             scope,
@@ -422,6 +400,7 @@ impl Manager {
             secret_hash,
             registration_token_hash: None,
             if_registration_token: None,
+            ..auth.map(auth_changes).unwrap_or_default()
         };
         let client = self
             .store()
@@ -462,6 +441,18 @@ impl Manager {
                 ))
             }
         };
+        // A client of a key or certificate method has no secret to replace: giving
+        // it one would add a second way in that its method does not allow.
+        let method = self
+            .store()
+            .find_client(&client_id)
+            .await?
+            .ok_or_else(|| client_not_found(id))?
+            .auth
+            .method;
+        if !method.uses_secret() {
+            return Err(ManageError::Inapplicable(no_secret(method)));
+        }
         let secret = ClientSecret::generate(self.rng().as_ref());
         if !self
             .store()
@@ -500,7 +491,7 @@ impl Manager {
     }
 }
 
-fn check_imported_secret(secret: &ClientSecret) -> Result<(), ManageError> {
+pub(super) fn check_imported_secret(secret: &ClientSecret) -> Result<(), ManageError> {
     if secret.expose().chars().count() < MIN_IMPORTED_SECRET_LEN {
         return Err(ManageError::invalid(
             "client_secret",

@@ -8,6 +8,8 @@
 //! with one store call (one transaction), so a refused change leaves nothing behind.
 //! Every change made through the API is an audit event ([`Actor`]).
 
+mod client_auth;
+mod client_view;
 mod clients;
 mod keys;
 pub mod registration;
@@ -19,9 +21,9 @@ use std::sync::Arc;
 use gatehouse_core::{ClientSecret, Clock, OAuthError, Random, SecretHash, SlowHashGate, StoreError};
 use gatehouse_store::SqlStore;
 
-pub use self::clients::{
-    parse_grant_types, ClientPatch, ClientView, CreatedClient, NewClient, RotatedSecret, MAX_GRACE, MAX_TTL,
-};
+pub use self::client_auth::JwksDocument;
+pub use self::client_view::{ClientView, CreatedClient, RotatedSecret};
+pub use self::clients::{parse_grant_types, ClientPatch, NewClient, MAX_GRACE, MAX_TTL};
 pub use self::keys::{KeyRotation, KeyView};
 pub use self::users::{NewUser, UserPatch, UserView};
 
@@ -55,6 +57,9 @@ pub enum ManageError {
         /// The id asked for.
         id: String,
     },
+    /// The operation does not apply to the client as it is (a new secret for a
+    /// client that authenticates without one): the API's 409.
+    Inapplicable(String),
     /// Every slot for password hashing is busy: try again shortly.
     Busy,
     /// The database failed.
@@ -84,6 +89,7 @@ impl fmt::Display for ManageError {
                 id,
             } => write!(f, "a user named {id:?} exists already"),
             Self::Conflict { field, id } => write!(f, "a client with {field} {id:?} exists already"),
+            Self::Inapplicable(why) => f.write_str(why),
             Self::Busy => f.write_str("every password hashing slot is busy; try again shortly"),
             Self::Store(e) => write!(f, "database: {e}"),
             Self::Failed(why) => f.write_str(why),
@@ -136,6 +142,7 @@ pub struct Manager {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Random>,
     hashing: Hashing,
+    allow_insecure_jwks_uri: bool,
 }
 
 impl Manager {
@@ -146,7 +153,20 @@ impl Manager {
             clock,
             rng,
             hashing,
+            allow_insecure_jwks_uri: false,
         }
+    }
+
+    /// Takes `http` URLs for a client's `jwks_uri` too (`allow_insecure_jwks_uri`:
+    /// development and tests; the fetcher then also reaches private addresses).
+    pub fn with_allow_insecure_jwks_uri(mut self, allow: bool) -> Self {
+        self.allow_insecure_jwks_uri = allow;
+        self
+    }
+
+    /// Whether `http` jwks URIs are taken.
+    pub fn allow_insecure_jwks_uri(&self) -> bool {
+        self.allow_insecure_jwks_uri
     }
 
     /// The database.

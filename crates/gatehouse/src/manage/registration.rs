@@ -3,16 +3,19 @@
 //! registration with its registration access token.
 //!
 //! What a registrant can get is deliberately less than what an operator can give:
-//! - a generated secret, used by HTTP Basic or in the body (`client_secret_basic`,
-//!   `client_secret_post`); no other authentication method is served yet;
+//! - any authentication method an operator can give (CONTRACT §9, with the same
+//!   rules, [`super::client_auth`]): a generated secret, used by HTTP Basic or in the
+//!   body (`client_secret_basic`, `client_secret_post`), or keys (`jwks`, `jwks_uri`)
+//!   or a certificate (`tls_client_auth_subject_dn`, RFC 8705 §2.1.2), and
+//!   certificate-bound tokens (`tls_client_certificate_bound_access_tokens`);
 //! - the `client_credentials` and `refresh_token` grants; `password` asks users to
 //!   trust the client with their passwords, which no stranger has earned;
 //! - any scope but a `gatehouse:*` one, which governs this server itself.
 //!
-//! Nothing a registrant sends is ever fetched or dereferenced: `jwks_uri` is refused,
-//! `logo_uri`, `tos_uri` and other members this server does not use are ignored
-//! (RFC 7591 §2), and redirect URIs are only checked for their form. Registration
-//! cannot make the server send a request anywhere.
+//! Registration itself fetches nothing: `logo_uri`, `tos_uri` and other members this
+//! server does not use are ignored (RFC 7591 §2), and redirect URIs are only checked
+//! for their form. A `jwks_uri` is fetched later, when the client authenticates, by
+//! the fetcher that refuses private and loopback addresses (`crate::jwks_fetch`).
 //!
 //! The registration access token (RFC 7592 §3) is `ghm_` and 256 random bits, stored as
 //! its SHA-256 digest only and compared in constant time. A missing or wrong token
@@ -21,12 +24,15 @@
 
 use gatehouse_core::store::{ClientLookup as _, ClientStore as _};
 use gatehouse_core::tokens::MintedToken;
-use gatehouse_core::{Client, ClientId, ClientSecret, GrantType, GrantTypes, Scope, SecretHash};
+use gatehouse_core::{
+    AuthSettings, Client, ClientId, ClientSecret, GrantType, GrantTypes, Scope, SecretHash,
+};
 use gatehouse_store::ClientChanges;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use url::{Host, Url};
 
+use super::client_auth::{auth_changes, new_auth, unknown_secret_hash, JwksDocument};
 use super::clients::{check_not_reserved, conflict_on_id};
 use super::{audit, check_text, Actor, ManageError, Manager, NewClient};
 
@@ -52,14 +58,27 @@ pub struct ClientMetadata {
     pub response_types: Option<Vec<String>>,
     /// Space-separated scopes the client may ask for; none when absent.
     pub scope: Option<String>,
-    /// `client_secret_basic` (the default) or `client_secret_post`.
+    /// `client_secret_basic` (the default), `client_secret_post`,
+    /// `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth`.
     pub token_endpoint_auth_method: Option<String>,
     /// Checked, not kept.
     pub redirect_uris: Option<Vec<String>>,
-    /// Refused: its only use is `private_key_jwt`, not served yet.
-    pub jwks: Option<IgnoredAny>,
-    /// Refused, and never fetched.
-    pub jwks_uri: Option<IgnoredAny>,
+    /// The client's JWK Set (`private_key_jwt`, `self_signed_tls_client_auth`).
+    pub jwks: Option<serde_json::Value>,
+    /// The URL of its JWK Set, instead of `jwks`.
+    pub jwks_uri: Option<String>,
+    /// The subject DN of its certificate (`tls_client_auth`, RFC 8705 §2.1.2).
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// Whether its access tokens are bound to its certificate (RFC 8705 §3.4).
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// Refused: the certificate is matched by its subject DN only.
+    pub tls_client_auth_san_dns: Option<IgnoredAny>,
+    /// Refused, as `tls_client_auth_san_dns`.
+    pub tls_client_auth_san_uri: Option<IgnoredAny>,
+    /// Refused, as `tls_client_auth_san_dns`.
+    pub tls_client_auth_san_ip: Option<IgnoredAny>,
+    /// Refused, as `tls_client_auth_san_dns`.
+    pub tls_client_auth_san_email: Option<IgnoredAny>,
 }
 
 impl ClientMetadata {
@@ -75,32 +94,47 @@ impl ClientMetadata {
                 self.token_endpoint_auth_method.is_some(),
             ),
             ("redirect_uris", self.redirect_uris.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("jwks_uri", self.jwks_uri.is_some()),
+            (
+                "tls_client_auth_subject_dn",
+                self.tls_client_auth_subject_dn.is_some(),
+            ),
+            (
+                "tls_client_certificate_bound_access_tokens",
+                self.tls_client_certificate_bound_access_tokens.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
         .collect()
     }
+
+    /// The SAN-based `tls_client_auth` member given, if any: this server matches a
+    /// certificate by its subject DN only (RFC 8705 §2.1.2 allows one of them).
+    fn san_member(&self) -> Option<&'static str> {
+        [
+            ("tls_client_auth_san_dns", self.tls_client_auth_san_dns.is_some()),
+            ("tls_client_auth_san_uri", self.tls_client_auth_san_uri.is_some()),
+            ("tls_client_auth_san_ip", self.tls_client_auth_san_ip.is_some()),
+            (
+                "tls_client_auth_san_email",
+                self.tls_client_auth_san_email.is_some(),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(name, given)| given.then_some(name))
+    }
 }
 
-/// How a registered client authenticates at the token endpoint (RFC 7591 §2). Both
-/// are a secret, and every client with a secret may use either: the method is
-/// answered as registered, not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthMethod {
-    /// HTTP Basic (RFC 6749 §2.3.1).
-    #[default]
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the body.
-    ClientSecretPost,
-}
-
-impl AuthMethod {
-    /// The metadata value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-        }
+/// The metadata name (RFC 7591 §2, RFC 8705 §2.1.2, §3.4) of a client member.
+fn metadata_name(field: &'static str) -> &'static str {
+    match field {
+        "name" => "client_name",
+        "auth_method" => "token_endpoint_auth_method",
+        "tls_subject_dn" => "tls_client_auth_subject_dn",
+        "bound_tokens" => "tls_client_certificate_bound_access_tokens",
+        other => other,
     }
 }
 
@@ -137,7 +171,10 @@ impl RegistrationError {
 impl From<ManageError> for RegistrationError {
     fn from(err: ManageError) -> Self {
         match err {
-            ManageError::Invalid { field, problem } => Self::InvalidMetadata { field, problem },
+            ManageError::Invalid { field, problem } => Self::InvalidMetadata {
+                field: metadata_name(field),
+                problem,
+            },
             other => Self::Failed(other),
         }
     }
@@ -154,13 +191,13 @@ impl From<gatehouse_core::StoreError> for RegistrationError {
 pub struct Registered {
     /// The client as stored.
     pub client: Client,
-    /// Its secret: at registration only (RFC 7591 §3.2.1).
+    /// Its secret: at registration of a client of a secret method (RFC 7591
+    /// §3.2.1), and when a replacement moves a client to a secret method (RFC 7592
+    /// §2.2).
     pub client_secret: Option<ClientSecret>,
     /// A new registration access token: at registration and after a replacement
     /// (RFC 7592 §2.2); never on a read.
     pub registration_access_token: Option<ClientSecret>,
-    /// The authentication method, as registered (a read answers the default).
-    pub auth_method: AuthMethod,
 }
 
 /// Metadata checked: what the client will be.
@@ -169,11 +206,15 @@ struct Checked {
     name: Option<String>,
     scope: Scope,
     grant_types: GrantTypes,
-    auth_method: AuthMethod,
+    auth: AuthSettings,
 }
 
-/// Checks metadata against what this server lets a client register.
-fn check_metadata(metadata: &ClientMetadata) -> Result<Checked, RegistrationError> {
+/// Checks metadata against what this server lets a client register; `http` jwks URIs
+/// only with `allow_insecure_jwks_uri`.
+fn check_metadata(
+    metadata: &ClientMetadata,
+    allow_insecure_jwks_uri: bool,
+) -> Result<Checked, RegistrationError> {
     if let Some(name) = &metadata.client_name {
         check_text("client_name", name)?;
     }
@@ -194,28 +235,22 @@ fn check_metadata(metadata: &ClientMetadata) -> Result<Checked, RegistrationErro
     let scope = Scope::parse(metadata.scope.as_deref().unwrap_or(""))
         .map_err(|e| RegistrationError::metadata("scope", e.description()))?;
     check_not_reserved("scope", &scope)?;
-    let auth_method = match metadata.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
-        Some("client_secret_post") => AuthMethod::ClientSecretPost,
-        Some(_) => {
-            return Err(RegistrationError::metadata(
-                "token_endpoint_auth_method",
-                "is not supported: use client_secret_basic or client_secret_post",
-            ))
-        }
-    };
-    if metadata.jwks.is_some() {
+    if let Some(member) = metadata.san_member() {
         return Err(RegistrationError::metadata(
-            "jwks",
-            "is not supported: it serves private_key_jwt, which this server does not offer yet",
+            member,
+            "is not supported: a certificate is matched by its subject DN (tls_client_auth_subject_dn)",
         ));
     }
-    if metadata.jwks_uri.is_some() {
-        return Err(RegistrationError::metadata(
-            "jwks_uri",
-            "is not supported: it serves private_key_jwt, which this server does not offer yet",
-        ));
-    }
+    let auth = new_auth(
+        allow_insecure_jwks_uri,
+        metadata.token_endpoint_auth_method.as_deref(),
+        metadata.jwks.clone().map(JwksDocument::Json),
+        metadata.jwks_uri.as_deref(),
+        metadata.tls_client_auth_subject_dn.as_deref(),
+        metadata
+            .tls_client_certificate_bound_access_tokens
+            .unwrap_or(false),
+    )?;
     for (index, uri) in metadata.redirect_uris.iter().flatten().enumerate() {
         check_redirect_uri(uri).map_err(|problem| {
             RegistrationError::InvalidRedirectUri(format!("redirect_uris[{index}] {problem}"))
@@ -225,7 +260,7 @@ fn check_metadata(metadata: &ClientMetadata) -> Result<Checked, RegistrationErro
         name: metadata.client_name.clone(),
         scope,
         grant_types,
-        auth_method,
+        auth,
     })
 }
 
@@ -325,7 +360,7 @@ impl Manager {
         metadata: &ClientMetadata,
     ) -> Result<CheckedRegistration, RegistrationError> {
         Ok(CheckedRegistration {
-            checked: check_metadata(metadata)?,
+            checked: check_metadata(metadata, self.allow_insecure_jwks_uri())?,
             fields: metadata.fields(),
         })
     }
@@ -340,11 +375,17 @@ impl Manager {
     ) -> Result<Registered, RegistrationError> {
         let CheckedRegistration { checked, fields } = registration;
         let id = crate::admin::random_hex(self.rng().as_ref(), 16);
+        let auth = checked.auth;
         let new = NewClient {
             name: checked.name.unwrap_or_else(|| id.clone()),
             client_id: Some(id),
             scope: Some(checked.scope.to_string()),
             grant_types: Some(checked.grant_types),
+            auth_method: Some(auth.method.as_str().to_owned()),
+            jwks: auth.jwks.map(JwksDocument::Text),
+            jwks_uri: auth.jwks_uri,
+            tls_subject_dn: auth.tls_subject_dn,
+            bound_tokens: auth.bound_tokens,
             ..NewClient::default()
         };
         let mut created = self.build_client(new).await?;
@@ -357,9 +398,8 @@ impl Manager {
         audit(actor, "registration.create", created.client.id.as_str(), &fields);
         Ok(Registered {
             client: created.client,
-            client_secret: Some(created.secret),
+            client_secret: created.secret,
             registration_access_token: Some(token),
-            auth_method: checked.auth_method,
         })
     }
 
@@ -404,14 +444,15 @@ impl Manager {
             client: Client::clone(&client),
             client_secret: None,
             registration_access_token: None,
-            auth_method: AuthMethod::default(),
         })
     }
 
     /// Replaces the metadata of a registration (RFC 7592 §2.2): members left out
-    /// return to their defaults. The client keeps its secret; a new registration
-    /// access token is stored in the same statement as the metadata, so the old one
-    /// stops working exactly when the change is made.
+    /// return to their defaults. A client that stays with a secret method keeps its
+    /// secret; one that leaves them loses it; one that joins them gets a new one, in
+    /// the answer (§2.2 lets the server issue one). A new registration access token
+    /// is stored in the same statement as the metadata, so the old one stops working
+    /// exactly when the change is made.
     pub async fn replace_registration(
         &self,
         access: RegistrationAccess,
@@ -424,17 +465,34 @@ impl Manager {
                 "does not match the client being updated (RFC 7592 §2.2)",
             ));
         }
-        let checked = check_metadata(&metadata)?;
+        let checked = check_metadata(&metadata, self.allow_insecure_jwks_uri())?;
+        let before = self
+            .store()
+            .find_client(&access.client_id)
+            .await?
+            .ok_or(RegistrationError::InvalidToken)?
+            .auth
+            .method;
+        let (client_secret, secret_hash) = match (before.uses_secret(), checked.auth.method.uses_secret()) {
+            (false, true) => {
+                let secret = ClientSecret::generate(self.rng().as_ref());
+                let hash = SecretHash::sha256(&secret);
+                (Some(secret), Some(hash))
+            }
+            (true, false) => (None, Some(unknown_secret_hash(self.rng().as_ref()))),
+            _ => (None, None),
+        };
         let (token, token_hash) = mint_registration_token(self.rng().as_ref());
         let changes = ClientChanges {
             name: Some(checked.name.unwrap_or_else(|| id.to_owned())),
             scope: Some(checked.scope),
             grant_types: Some(checked.grant_types),
+            secret_hash,
             registration_token_hash: Some(token_hash),
             // Of two updates with one token, the second finds a new token stored and
             // changes nothing: it is answered as a wrong token.
             if_registration_token: Some(access.token_hash.clone()),
-            ..ClientChanges::default()
+            ..auth_changes(checked.auth)
         };
         let client = self
             .store()
@@ -449,9 +507,8 @@ impl Manager {
         );
         Ok(Registered {
             client,
-            client_secret: None,
+            client_secret,
             registration_access_token: Some(token),
-            auth_method: checked.auth_method,
         })
     }
 
@@ -472,6 +529,8 @@ impl Manager {
 
 #[cfg(test)]
 mod tests {
+    use gatehouse_core::AuthMethod;
+
     use super::*;
 
     fn metadata(json: serde_json::Value) -> ClientMetadata {
@@ -479,7 +538,7 @@ mod tests {
     }
 
     fn refused_field(json: serde_json::Value) -> &'static str {
-        match check_metadata(&metadata(json)) {
+        match check_metadata(&metadata(json), false) {
             Err(RegistrationError::InvalidMetadata { field, .. }) => field,
             other => panic!("not invalid_client_metadata: {other:?}"),
         }
@@ -487,34 +546,72 @@ mod tests {
 
     #[test]
     fn defaults_fill_what_is_absent() {
-        let checked = check_metadata(&ClientMetadata::default()).unwrap();
+        let checked = check_metadata(&ClientMetadata::default(), false).unwrap();
         assert_eq!(checked.name, None);
         assert!(checked.scope.is_empty());
         assert_eq!(
             checked.grant_types,
             [GrantType::ClientCredentials].into_iter().collect::<GrantTypes>()
         );
-        assert_eq!(checked.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(checked.auth, AuthSettings::default());
     }
 
     #[test]
     fn accepted_metadata_and_ignored_members() {
-        let checked = check_metadata(&metadata(serde_json::json!({
-            "client_name": "Robot",
-            "grant_types": ["client_credentials", "refresh_token"],
-            "response_types": [],
-            "scope": "write read",
-            "token_endpoint_auth_method": "client_secret_post",
-            "redirect_uris": ["https://a.example/cb", "http://127.0.0.1:9000/cb", "http://[::1]/cb"],
-            "jwks": null,
-            "logo_uri": "https://a.example/logo.png",
-            "client_secret": "ignored",
-        })))
+        let checked = check_metadata(
+            &metadata(serde_json::json!({
+                "client_name": "Robot",
+                "grant_types": ["client_credentials", "refresh_token"],
+                "response_types": [],
+                "scope": "write read",
+                "token_endpoint_auth_method": "client_secret_post",
+                "redirect_uris": ["https://a.example/cb", "http://127.0.0.1:9000/cb", "http://[::1]/cb"],
+                "jwks": null,
+                "logo_uri": "https://a.example/logo.png",
+                "client_secret": "ignored",
+            })),
+            false,
+        )
         .unwrap();
         assert_eq!(checked.name.as_deref(), Some("Robot"));
         assert_eq!(checked.scope.to_string(), "read write");
         assert!(checked.grant_types.contains(GrantType::RefreshToken));
-        assert_eq!(checked.auth_method, AuthMethod::ClientSecretPost);
+        assert_eq!(checked.auth.method, AuthMethod::ClientSecretPost);
+    }
+
+    #[test]
+    fn keys_and_certificates() {
+        use serde_json::json;
+        let checked = check_metadata(
+            &metadata(json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "https://a.example/jwks.json",
+                "tls_client_certificate_bound_access_tokens": true,
+            })),
+            false,
+        )
+        .unwrap();
+        assert_eq!(checked.auth.method, AuthMethod::PrivateKeyJwt);
+        assert_eq!(
+            checked.auth.jwks_uri.as_deref(),
+            Some("https://a.example/jwks.json")
+        );
+        assert!(checked.auth.bound_tokens);
+        let checked = check_metadata(
+            &metadata(json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=robot,O=Example",
+            })),
+            false,
+        )
+        .unwrap();
+        assert_eq!(checked.auth.method, AuthMethod::TlsClientAuth);
+        assert!(checked.auth.tls_subject_dn.is_some());
+        // http only where the server allows it.
+        let http =
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://127.0.0.1:9/jwks"});
+        assert!(check_metadata(&metadata(http.clone()), true).is_ok());
+        assert_eq!(refused_field(http), "jwks_uri");
     }
 
     #[test]
@@ -537,9 +634,38 @@ mod tests {
             refused_field(json!({"response_types": ["code"]})),
             "response_types"
         );
+        // A method without what it needs names what is missing, in metadata words.
         assert_eq!(
             refused_field(json!({"token_endpoint_auth_method": "private_key_jwt"})),
-            "token_endpoint_auth_method"
+            "jwks"
+        );
+        assert_eq!(
+            refused_field(json!({"token_endpoint_auth_method": "tls_client_auth"})),
+            "tls_client_auth_subject_dn"
+        );
+        assert_eq!(
+            refused_field(json!({"tls_client_auth_subject_dn": "CN=robot"})),
+            "tls_client_auth_subject_dn"
+        );
+        assert_eq!(
+            refused_field(json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": "CN=robot",
+                "tls_client_auth_san_dns": "robot.example",
+            })),
+            "tls_client_auth_san_dns"
+        );
+        assert_eq!(
+            refused_field(json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "https://a.example/jwks.json",
+                "jwks": {"keys": []},
+            })),
+            "jwks_uri"
+        );
+        assert_eq!(
+            refused_field(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": ["x"]})),
+            "jwks"
         );
         assert_eq!(
             refused_field(json!({"token_endpoint_auth_method": "none"})),
@@ -579,9 +705,12 @@ mod tests {
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }
-        let refused = check_metadata(&metadata(serde_json::json!({
-            "redirect_uris": ["https://a.example/cb", "http://evil.example/cb"],
-        })));
+        let refused = check_metadata(
+            &metadata(serde_json::json!({
+                "redirect_uris": ["https://a.example/cb", "http://evil.example/cb"],
+            })),
+            false,
+        );
         match refused {
             Err(RegistrationError::InvalidRedirectUri(problem)) => {
                 assert!(problem.starts_with("redirect_uris[1]"))

@@ -21,7 +21,7 @@ pub const ADMIN: &str = "gatehouse:admin";
 pub const ADMIN_READ: &str = "gatehouse:admin:read";
 
 /// The members of a client as the admin API shows it (never a secret or its hash).
-pub const CLIENT_VIEW: [&str; 13] = [
+pub const CLIENT_VIEW: [&str; 17] = [
     "client_id",
     "name",
     "scope",
@@ -32,6 +32,10 @@ pub const CLIENT_VIEW: [&str; 13] = [
     "token_format",
     "can_introspect",
     "auth_method",
+    "jwks",
+    "jwks_uri",
+    "tls_subject_dn",
+    "bound_tokens",
     "registered",
     "created_at",
     "previous_secret_expires_at",

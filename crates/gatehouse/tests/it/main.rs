@@ -32,6 +32,7 @@ mod front_door;
 mod guard;
 mod introspect;
 mod jwt;
+mod key_clients_admin;
 mod limits;
 mod local_files;
 mod log_colours;

@@ -13,7 +13,7 @@ use super::input::{nullable, present, JsonBody, OptionalJsonBody, PageQuery, Pat
 use super::problem::Problem;
 use super::{actor, location, ProblemDoc};
 use crate::http::AppState;
-use crate::manage::{parse_grant_types, ClientPatch, ClientView, NewClient, RotatedSecret};
+use crate::manage::{parse_grant_types, ClientPatch, ClientView, JwksDocument, NewClient, RotatedSecret};
 
 /// A new client. Members of client kinds this server does not have yet are taken
 /// only with the value that means "not used" ([`Unsupported`]).
@@ -48,25 +48,28 @@ pub struct NewClientBody {
     #[serde(default)]
     can_introspect: Option<bool>,
     /// A secret to import, at least 16 characters (stored as Argon2id); a new
-    /// 256-bit secret when absent.
+    /// 256-bit secret when absent. Only for the secret methods.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     client_secret: Option<SecretInput>,
-    /// `client_secret_basic` or `client_secret_post`: both mean a secret, and both
-    /// ways of sending it are accepted.
+    /// `client_secret_basic` (the default) or `client_secret_post`: one secret, and
+    /// both ways of sending it are accepted; `private_key_jwt` (needs `jwks` or
+    /// `jwks_uri`); `tls_client_auth` (needs `tls_subject_dn`);
+    /// `self_signed_tls_client_auth` (needs `jwks` with `x5c`, or `jwks_uri`). A
+    /// client of the last three has no secret.
     #[serde(default)]
     auth_method: Option<String>,
-    /// Not supported yet: `null` only.
+    /// Its JWK Set (RFC 7517 §5): public keys only.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     jwks: Option<serde_json::Value>,
-    /// Not supported yet: `null` only.
+    /// The `https` URL of its JWK Set, instead of `jwks`.
     #[serde(default)]
     jwks_uri: Option<String>,
-    /// Not supported yet: `null` only.
+    /// The subject DN its certificate carries (RFC 4514), for `tls_client_auth`.
     #[serde(default)]
     tls_subject_dn: Option<String>,
-    /// Not supported yet: `false` only.
+    /// Bind its access tokens to its TLS client certificate (RFC 8705 §3).
     #[serde(default)]
     bound_tokens: Option<bool>,
     /// Not supported yet: `false` only.
@@ -123,25 +126,32 @@ pub struct ClientPatchBody {
     /// Whether it may introspect any token.
     #[serde(default, deserialize_with = "present")]
     can_introspect: Option<bool>,
-    /// A secret that replaces the current one at once (no grace period).
+    /// A secret that replaces the current one at once (no grace period); only for
+    /// the secret methods.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     client_secret: Option<SecretInput>,
-    /// As for a new client.
-    #[serde(default)]
+    /// As for a new client. The method, keys and subject DN the client has after
+    /// the change are checked together: moving to `tls_client_auth` from
+    /// `private_key_jwt` takes `tls_subject_dn` and `jwks: null` in one change. A
+    /// client leaving the secret methods loses its secret at once; one joining them
+    /// has none until `client_secret` is given or `/secret` makes one.
+    #[serde(default, deserialize_with = "present")]
     auth_method: Option<String>,
-    /// Not supported yet: `null` only.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    jwks: Option<serde_json::Value>,
-    /// Not supported yet: `null` only.
-    #[serde(default)]
-    jwks_uri: Option<String>,
-    /// Not supported yet: `null` only.
-    #[serde(default)]
-    tls_subject_dn: Option<String>,
-    /// Not supported yet: `false` only.
-    #[serde(default)]
+    /// A new JWK Set; `null`: none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>, nullable)]
+    jwks: Option<Option<serde_json::Value>>,
+    /// A new JWK Set URL; `null`: none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    jwks_uri: Option<Option<String>>,
+    /// A new certificate subject DN; `null`: none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    tls_subject_dn: Option<Option<String>>,
+    /// Bind its access tokens to its TLS client certificate.
+    #[serde(default, deserialize_with = "present")]
     bound_tokens: Option<bool>,
     /// Not supported yet: `false` only.
     #[serde(default)]
@@ -160,16 +170,11 @@ pub struct ClientPatchBody {
     public: Option<bool>,
 }
 
-/// The members of client kinds to come (keys instead of secrets, sender-constrained
-/// tokens, redirect-based flows). Taken now only with the value that means "not
-/// used", so that a pipeline written for a later version fails loudly here instead
-/// of making a client that silently lacks what it asked for.
-struct Unsupported<'a> {
-    auth_method: Option<&'a str>,
-    jwks: bool,
-    jwks_uri: bool,
-    tls_subject_dn: bool,
-    bound_tokens: Option<bool>,
+/// The members of client kinds to come (DPoP, redirect-based flows, public clients).
+/// Taken now only with the value that means "not used", so that a pipeline written
+/// for a later version fails loudly here instead of making a client that silently
+/// lacks what it asked for.
+struct Unsupported {
     require_dpop: Option<bool>,
     redirect_uris: Option<usize>,
     post_logout_redirect_uris: Option<usize>,
@@ -177,7 +182,7 @@ struct Unsupported<'a> {
     public: Option<bool>,
 }
 
-impl Unsupported<'_> {
+impl Unsupported {
     fn check(&self) -> Result<(), Problem> {
         let not_yet = |field: &'static str, what: &str| {
             Problem::invalid(
@@ -185,28 +190,7 @@ impl Unsupported<'_> {
                 format!("{field}: {what} is not supported by this server yet"),
             )
         };
-        match self.auth_method {
-            None | Some("client_secret_basic" | "client_secret_post") => {}
-            Some(other) => {
-                return Err(not_yet(
-                    "auth_method",
-                    &format!("{other:?} (only client_secret_basic and client_secret_post are)"),
-                ))
-            }
-        }
         let given = [
-            ("jwks", self.jwks, "a JWK Set (private_key_jwt)"),
-            ("jwks_uri", self.jwks_uri, "a JWK Set URL (private_key_jwt)"),
-            (
-                "tls_subject_dn",
-                self.tls_subject_dn,
-                "mutual TLS client authentication",
-            ),
-            (
-                "bound_tokens",
-                self.bound_tokens == Some(true),
-                "certificate-bound tokens",
-            ),
             ("require_dpop", self.require_dpop == Some(true), "DPoP"),
             (
                 "redirect_uris",
@@ -233,13 +217,8 @@ impl Unsupported<'_> {
 }
 
 impl NewClientBody {
-    fn unsupported(&self) -> Unsupported<'_> {
+    fn unsupported(&self) -> Unsupported {
         Unsupported {
-            auth_method: self.auth_method.as_deref(),
-            jwks: self.jwks.is_some(),
-            jwks_uri: self.jwks_uri.is_some(),
-            tls_subject_dn: self.tls_subject_dn.is_some(),
-            bound_tokens: self.bound_tokens,
             require_dpop: self.require_dpop,
             redirect_uris: self.redirect_uris.as_ref().map(Vec::len),
             post_logout_redirect_uris: self.post_logout_redirect_uris.as_ref().map(Vec::len),
@@ -267,18 +246,18 @@ impl NewClientBody {
             token_format: self.token_format,
             can_introspect: self.can_introspect.unwrap_or(false),
             client_secret: self.client_secret.map(|s| s.0),
+            auth_method: self.auth_method,
+            jwks: self.jwks.map(JwksDocument::Json),
+            jwks_uri: self.jwks_uri,
+            tls_subject_dn: self.tls_subject_dn,
+            bound_tokens: self.bound_tokens.unwrap_or(false),
         })
     }
 }
 
 impl ClientPatchBody {
-    fn unsupported(&self) -> Unsupported<'_> {
+    fn unsupported(&self) -> Unsupported {
         Unsupported {
-            auth_method: self.auth_method.as_deref(),
-            jwks: self.jwks.is_some(),
-            jwks_uri: self.jwks_uri.is_some(),
-            tls_subject_dn: self.tls_subject_dn.is_some(),
-            bound_tokens: self.bound_tokens,
             require_dpop: self.require_dpop,
             redirect_uris: self.redirect_uris.as_ref().map(Vec::len),
             post_logout_redirect_uris: self.post_logout_redirect_uris.as_ref().map(Vec::len),
@@ -309,6 +288,11 @@ impl ClientPatchBody {
             token_format: self.token_format,
             can_introspect: self.can_introspect,
             client_secret: self.client_secret.map(|s| s.0),
+            auth_method: self.auth_method,
+            jwks: self.jwks.map(|j| j.map(JwksDocument::Json)),
+            jwks_uri: self.jwks_uri,
+            tls_subject_dn: self.tls_subject_dn,
+            bound_tokens: self.bound_tokens,
         })
     }
 }
@@ -343,8 +327,10 @@ pub struct ClientList {
 pub struct CreatedClientView {
     #[serde(flatten)]
     client: ClientView,
-    /// The secret: keep it now, it is never shown again.
-    client_secret: String,
+    /// The secret: keep it now, it is never shown again. Absent for a client whose
+    /// method uses no secret (keys or a certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
 }
 
 /// Lists clients, by id.
@@ -393,7 +379,7 @@ pub async fn create(
     let created = state.manager.create_client(&actor(&claims), new).await?;
     let view = CreatedClientView {
         client: ClientView::from(&created.client),
-        client_secret: created.secret.expose().to_owned(),
+        client_secret: created.secret.as_ref().map(|s| s.expose().to_owned()),
     };
     Ok((
         StatusCode::CREATED,
@@ -472,6 +458,7 @@ pub async fn delete(
         (status = 413, description = "Body over 64 KiB", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such client", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The client authenticates with keys or a certificate: it has no secret", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("admin_token" = ["gatehouse:admin"])),
 )]

@@ -120,6 +120,7 @@ impl From<ManageError> for Problem {
                 let detail = err.to_string();
                 Self::new(StatusCode::CONFLICT, detail).with_field(field)
             }
+            ManageError::Inapplicable(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
             // Every hashing slot busy: one second frees dozens of them.
             ManageError::Busy => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()).with_retry_after(1)
