@@ -41,7 +41,8 @@ pub(super) async fn run(
     let stores = Stores {
         clients: Arc::new(CachedClients::new(store.clone(), 1)),
         users: store.clone(),
-        tokens: store,
+        tokens: store.clone(),
+        replays: store,
     };
     let service = TokenService::new(
         config,
