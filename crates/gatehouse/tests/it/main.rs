@@ -49,6 +49,7 @@ mod registration;
 mod revoke;
 mod routes;
 mod sdk_example;
+mod sdk_keys;
 mod secrets;
 mod seeds;
 mod server_errors;
