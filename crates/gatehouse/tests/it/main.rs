@@ -31,6 +31,7 @@ mod ecdsa_low_s;
 mod front_door;
 mod guard;
 mod introspect;
+mod jwks_uri;
 mod jwt;
 mod key_clients_admin;
 mod limits;
