@@ -14,7 +14,8 @@
 //! - TLS (optional) with HTTP/2 and HTTP/1.1 by ALPN, and a handshake that must end
 //!   within `request_timeout`; the client's certificate, if it sent one
 //!   (`tls_client_ca`), goes with every request of the connection as the extension
-//!   `Option<Arc<PresentedCertificate>>`, next to `ConnectInfo`;
+//!   `Option<Arc<PresentedCertificate>>`, next to `ConnectInfo` (and, for the
+//!   admin API's guard, as a `gatehouse_guard::ClientCertificate`);
 //! - on shutdown, no new connections; open ones finish their requests.
 
 pub mod idle;
@@ -31,6 +32,7 @@ use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::Router;
 use gatehouse_core::PresentedCertificate;
+use gatehouse_guard::ClientCertificate;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -40,7 +42,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt;
-use tower_http::add_extension::AddExtension;
 
 use self::idle::IdleTimeout;
 use self::in_flight::InFlight;
@@ -239,7 +240,18 @@ impl Connection {
     {
         let in_flight = InFlight::new();
         let counted = in_flight.clone();
-        let service = AddExtension::new(AddExtension::new(self.app, ConnectInfo(self.peer)), certificate);
+        let peer = self.peer;
+        let service =
+            ServiceExt::<Request<Incoming>>::map_request(self.app, move |mut request: Request<Incoming>| {
+                let extensions = request.extensions_mut();
+                extensions.insert(ConnectInfo(peer));
+                if let Some(certificate) = &certificate {
+                    // What gatehouse-guard (the admin API's) checks certificate-bound tokens by.
+                    extensions.insert(ClientCertificate(certificate.der.clone()));
+                }
+                extensions.insert(certificate.clone());
+                request
+            });
         let service = ServiceExt::<Request<Incoming>>::map_future(service, move |answer| {
             let request = counted.start();
             async move {

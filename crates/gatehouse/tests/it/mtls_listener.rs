@@ -447,6 +447,44 @@ async fn the_connection_certificate_authenticates_a_tls_client() {
     }
 }
 
+/// The connection's certificate also reaches the admin API's guard: an admin client
+/// whose tokens are bound to its certificate uses the API over that connection, and
+/// its token is refused on a connection without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_admin_tokens_work_over_the_same_certificate() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let pki = make_pki(&db);
+    let admin = db
+        .create_client("ops", &["--scope", "gatehouse:admin", "--bound-tokens"])
+        .await;
+    let server = db.start(&pki.tls_args()).await;
+    let base = format!("https://127.0.0.1:{}", server.addr().port());
+    let with_cert = pki.https(Some(&pki.client));
+    let issued = Reply::from(
+        with_cert
+            .post(format!("{base}/oauth/token"))
+            .basic_auth(&admin.id, Some(&admin.secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await,
+    )
+    .await;
+    issued.assert_status(StatusCode::OK);
+    let token = issued.json()["access_token"].as_str().expect("token").to_owned();
+    let list = |http: reqwest::Client| {
+        let (url, token) = (format!("{base}/admin/v1/clients"), token.clone());
+        async move { Reply::from(http.get(url).bearer_auth(token).send().await).await }
+    };
+    list(with_cert.clone()).await.assert_status(StatusCode::OK);
+    for (what, http) in [
+        ("no certificate", pki.https(None)),
+        ("another certificate", pki.https(Some(&pki.self_signed))),
+    ] {
+        let refused = list(http).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{what}: {refused:?}");
+    }
+}
+
 /// Behind a proxy: the header is believed from `trusted_proxies` (a forwarded
 /// certificate from the CA authenticates a `tls_client_auth` client, with no TLS on
 /// the server), and ignored from anyone else.
