@@ -191,10 +191,11 @@ impl ClientKeys for InlineKeysOnly {
 
 /// A distinguished name in one canonical form, so that a DN registered by hand and
 /// one read from a certificate compare equal when they name the same thing: RFC 4514
-/// string order (most specific RDN first), attribute types as upper-case short names
-/// (`CN`, `O`, `OU`, `C`, `L`, `ST`, `DC`, `UID`, `STREET`; others as given), no
-/// spaces around `,` `+` `=`, and RFC 4514 escaping. `None` if `dn` is not an RFC 4514
-/// string.
+/// string order (most specific RDN first), attribute types upper-cased, as short names
+/// where one is known (`CN`, `O`, `OU`, `C`, `L`, `ST`, `DC`, `UID`, `STREET`, for
+/// their OIDs and aliases too), the attributes of a multi-valued RDN sorted, no spaces
+/// around `,` `+` `=`, `#hex` values lower-cased, and one RFC 4514 escaping. Values are
+/// then compared exactly. `None` if `dn` is not an RFC 4514 string.
 pub fn canonical_dn(dn: &str) -> Option<String> {
     crate::dn::canonical(dn)
 }
