@@ -12,7 +12,7 @@
 //! - concurrent askers for one client wait for one fetch (single-flight), and at most
 //!   16 fetches run at once on the server; past that, a cached copy is used or the
 //!   client is told to try again;
-//! - a fetch is https only, to public addresses only (see [`address`]), follows no
+//! - a fetch is https only, to public addresses only (see `jwks_fetch/address.rs`), follows no
 //!   redirect, uses no proxy, and ends within 5 seconds and 64 KiB.
 //!
 //! `allow_insecure_jwks_uri = true` lifts the https and public-address rules: it is
