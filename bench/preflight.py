@@ -29,6 +29,12 @@ Subcommands:
                                 POST /oauth/introspect with the token in FILE,
                                 check for a 200 with "active": true
   get URL [--json-key KEY]      GET, check for a 200 (and a JSON object with KEY)
+  assertion URL --assertion-file FILE
+                                private_key_jwt: POST a client_credentials request
+                                with the first assertion in FILE, check for a 200
+                                with a Bearer JWT issued to the assertion's sub,
+                                then send the same assertion again and check it is
+                                refused (401 invalid_client: its jti was recorded)
 
 Uses only the standard library. Exits 1 with a message on any mismatch.
 """
@@ -205,6 +211,48 @@ def cmd_token(args):
     )
 
 
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def cmd_assertion(args):
+    with open(args.assertion_file) as f:
+        assertion = f.readline().strip()
+    if assertion.count(".") != 2:
+        fail(f"{args.assertion_file}: the first line is not a JWS compact JWT")
+    sub = b64url_json(assertion.split(".")[1]).get("sub")
+    body = urllib.parse.urlencode(
+        {"grant_type": "client_credentials", "client_assertion_type": JWT_BEARER, "client_assertion": assertion}
+    ).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    status, resp_headers, raw = http(args.url, "POST", body, headers)
+    if status != 200:
+        fail(f"POST {args.url} (private_key_jwt): status {status}, body {raw[:300]!r}")
+    if "no-store" not in (resp_headers.get("Cache-Control") or ""):
+        fail(f"POST {args.url}: no 'Cache-Control: no-store' on the token response")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        fail(f"POST {args.url}: body is not JSON: {raw[:300]!r}")
+    token = data.get("access_token")
+    if not isinstance(token, str) or str(data.get("token_type", "")).lower() != "bearer" or token.count(".") != 2:
+        fail(f"POST {args.url}: no Bearer JWT access_token in {sorted(data)}")
+    claims = b64url_json(token.split(".")[1])
+    if claims.get("client_id") != sub:
+        fail(f"POST {args.url}: the token's client_id {claims.get('client_id')!r} is not the assertion's sub {sub!r}")
+    size = len(raw)
+    status, _, raw = http(args.url, "POST", body, headers)
+    try:
+        error = json.loads(raw).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if status != 401 or error != "invalid_client":
+        fail(f"POST {args.url} (the same assertion again): expected 401 invalid_client, got {status} {raw[:300]!r}")
+    print(
+        f"200, JWT of {len(token)} bytes for client_id {sub!r}, scope {data.get('scope')!r}, response {size} bytes; "
+        f"the same assertion again 401 invalid_client ({json.loads(raw).get('error_description')!r})"
+    )
+
+
 def cmd_get(args):
     status, _, raw = http(args.url)
     if status != 200:
@@ -257,6 +305,10 @@ def main():
     p.add_argument("--basic", required=True)
     p.add_argument("--token-file", required=True)
     p.set_defaults(run=cmd_introspect)
+    p = sub.add_parser("assertion")
+    p.add_argument("url")
+    p.add_argument("--assertion-file", required=True)
+    p.set_defaults(run=cmd_assertion)
     p = sub.add_parser("get")
     p.add_argument("url")
     p.add_argument("--json-key")

@@ -12,8 +12,9 @@
 #   --no-ceiling         skip the ceiling (a bare axum endpoint that only parses
 #                        the form and signs an ES256 JWT of the same size)
 #   --scenarios LIST     comma-separated scenarios and groups (default all):
-#                        client_credentials_basic, client_credentials_post, jwks,
-#                        healthz, ceiling (group: client_credentials),
+#                        client_credentials_basic, client_credentials_post,
+#                        client_credentials_private_key_jwt, jwks, healthz,
+#                        ceiling (group: client_credentials),
 #                        refresh, introspect_jwt, introspect_opaque (group:
 #                        grants)
 #
@@ -28,7 +29,10 @@
 # KEEP_TMP=1 (keep the temporary directory with logs and wrk output),
 # GATEHOUSE_BIN (benchmark this binary instead of building the work tree, e.g. an
 # older commit's; BENCH_REV then names it in the report), BENCH_RESULTS (the
-# results file, default bench/results/latest-<backend>.md).
+# results file, default bench/results/latest-<backend>.md),
+# ASSERTION_RATE (private_key_jwt: the rate, per second, the assertions of a wrk
+# run are made for when client_secret_basic did not run first, 30000; else 1.5 x
+# its rate), ASSERTIONS_MAX (at most this many assertions per wrk run, 400000).
 #
 # Prints one Markdown row per scenario and writes the table, with the machine,
 # to bench/results/latest-<backend>.md. Exits non-zero if any scenario saw a
@@ -67,15 +71,15 @@ BACKEND="$(database_backend "$BASE_DATABASE_URL")" \
 # --- scenarios --------------------------------------------------------------
 # In the order they run. The client_credentials group measures tokens; grants the
 # refresh rotations and introspection.
-ALL_SCENARIOS=(client_credentials_basic client_credentials_post jwks healthz ceiling
-    refresh introspect_jwt introspect_opaque)
+ALL_SCENARIOS=(client_credentials_basic client_credentials_post client_credentials_private_key_jwt
+    jwks healthz ceiling refresh introspect_jwt introspect_opaque)
+CC_GROUP=(client_credentials_basic client_credentials_post client_credentials_private_key_jwt jwks healthz ceiling)
 declare -A WANTED
 IFS=',' read -ra requested <<<"$SCENARIO_LIST"
 for name in "${requested[@]}"; do
     case "$name" in
         all) for s in "${ALL_SCENARIOS[@]}"; do WANTED[$s]=1; done ;;
-        client_credentials) for s in client_credentials_basic client_credentials_post jwks healthz ceiling; do
-            WANTED[$s]=1; done ;;
+        client_credentials) for s in "${CC_GROUP[@]}"; do WANTED[$s]=1; done ;;
         grants) for s in refresh introspect_jwt introspect_opaque; do WANTED[$s]=1; done ;;
         "") ;;
         *) [[ " ${ALL_SCENARIOS[*]} " == *" $name "* ]] \
@@ -90,6 +94,10 @@ for s in "${ALL_SCENARIOS[@]}"; do [[ -n ${WANTED[$s]:-} ]] && SCENARIOS+=("$s")
 wanted() { [[ -n ${WANTED[$1]:-} ]]; }
 CEILING=0
 wanted ceiling && CEILING=1
+PKJWT=0
+wanted client_credentials_private_key_jwt && PKJWT=1
+ASSERTION_RATE="${ASSERTION_RATE:-30000}"
+ASSERTIONS_MAX="${ASSERTIONS_MAX:-400000}"
 
 # "15s" / "2m" / "1h" / "15" -> seconds, for the outer timeout around wrk.
 duration_seconds() {
@@ -114,10 +122,12 @@ fi
 
 # --- build ------------------------------------------------------------------
 gatehouse_binary benchmarking
-if [[ $CEILING == 1 ]]; then
+if [[ $CEILING == 1 || $PKJWT == 1 ]]; then
+    # The ceiling, and the private_key_jwt scenario's assertion generator.
     log "cargo build --release (bench/ceiling)"
     cargo build --release --manifest-path bench/ceiling/Cargo.toml --target-dir "$ROOT/target" >&2
     CEILING_BIN="$ROOT/target/release/gatehouse-bench-ceiling"
+    ASSERTIONS_BIN="$ROOT/target/release/gatehouse-bench-assertions"
 fi
 
 # --- clean-up, whatever happens from here on --------------------------------
@@ -151,6 +161,20 @@ if wanted introspect_opaque; then
     create_client bench-opaque --token-format opaque
     OPAQUE_BASIC="$BASIC_CREDENTIALS"
 fi
+if [[ $PKJWT == 1 ]]; then
+    # A private_key_jwt client (no secret): its JWK Set holds the public half of
+    # a fresh P-256 key whose private half signs the assertions.
+    "$ASSERTIONS_BIN" keygen --key "$TMP/assertion-key.p8" --jwks "$TMP/assertion-jwks.json" \
+        || die "gatehouse-bench-assertions keygen failed"
+    log "gatehouse client create --name bench-jwt --scope 'read write' --auth-method private_key_jwt --jwks-file …"
+    "$BIN" client create --name bench-jwt --scope "read write" --auth-method private_key_jwt \
+        --jwks-file "$TMP/assertion-jwks.json" --json --database-url "$DATABASE_URL" "${ADMIN_FLAGS[@]}" \
+        >"$TMP/client-bench-jwt.json" 2>"$TMP/client.err" \
+        || { cat "$TMP/client.err" >&2; die "gatehouse client create --auth-method private_key_jwt failed"; }
+    JWT_CLIENT_ID="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_id"])' \
+        "$TMP/client-bench-jwt.json")" || die "no client_id in the output of client create"
+    log "client $JWT_CLIENT_ID (private_key_jwt)"
+fi
 BASIC_CREDENTIALS="$CC_BASIC"
 POST_CREDENTIALS="$CC_POST"
 
@@ -175,6 +199,21 @@ log "  client_credentials_basic: $TOKEN_INFO"
 INFO="$(python3 bench/preflight.py token "$URL/oauth/token" --post "$POST_CREDENTIALS")" \
     || die "client_secret_post request failed"
 log "  client_credentials_post: $INFO"
+if [[ $PKJWT == 1 ]]; then
+    # The assertions' audience: the issuer, read from the token just issued.
+    ISSUER="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["iss"])' "$TMP/jwt-claims.json")" \
+        || die "no iss in the client_credentials JWT"
+    # sign_assertions COUNT FILE: COUNT fresh assertions of the private_key_jwt client.
+    sign_assertions() {
+        "$ASSERTIONS_BIN" sign --key "$TMP/assertion-key.p8" --client-id "$JWT_CLIENT_ID" --aud "$ISSUER" \
+            --count "$1" --out "$2" --ttl 3600 --threads "$(nproc)"
+    }
+    sign_assertions 1 "$TMP/assertions-preflight.txt" >/dev/null || die "gatehouse-bench-assertions sign failed"
+    PKJWT_INFO="$(python3 bench/preflight.py assertion "$URL/oauth/token" \
+        --assertion-file "$TMP/assertions-preflight.txt")" || die "the private_key_jwt request failed"
+    log "  client_credentials_private_key_jwt: $PKJWT_INFO"
+    PKJWT_INFO="ES256 assertions (kid, iss = sub = client id, aud = $ISSUER, exp in 3600 s, jti unique), no client_id in the form: $PKJWT_INFO"
+fi
 INFO="$(python3 bench/preflight.py get "$URL/oauth/jwks" --json-key keys)" || die "jwks request failed"
 log "  jwks: $INFO"
 INFO="$(python3 bench/preflight.py get "$URL/healthz")" || die "healthz request failed"
@@ -219,7 +258,7 @@ export BENCH_BASIC_CREDENTIALS="$BASIC_CREDENTIALS"
 export BENCH_POST_CREDENTIALS="$POST_CREDENTIALS"
 TABLE_HEAD=$'| scenario | req/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|'
 ROWS=()
-declare -A RPS P99 NON2XX SOCKET_ERRORS
+declare -A RPS P99 NON2XX SOCKET_ERRORS REQUESTS
 
 # run_wrk SCENARIO SCRIPT URL DURATION: prints wrk's BENCH_RESULT line.
 run_wrk() {
@@ -305,6 +344,20 @@ for f in sys.argv[1:]:
     disk_flushes
 }
 
+# Rows in the replay store (private_key_jwt only, outside the measured run): one
+# per assertion the server accepted.
+replay_rows() {
+    local sql="select count(*) from used_jtis"
+    if [[ $BACKEND == postgres ]]; then
+        psql "$DATABASE_URL" -Atqc "$sql"
+    else
+        python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=10)
+print(*db.execute(sys.argv[2]).fetchone())
+db.close()' "$TMP/g.db" "$sql"
+    fi
+}
+
 # Rows in the token tables (the refresh scenario only, outside the measured run).
 token_rows() {
     local sql="select (select count(*) from refresh_tokens), (select count(*) from token_families)"
@@ -336,7 +389,7 @@ db_activity() {
         text="database files unchanged over $requests requests"
     else
         local written=WRITTEN
-        [[ $scenario == refresh ]] && written=written
+        [[ $scenario == refresh || $scenario == client_credentials_private_key_jwt ]] && written=written
         text="database files $written during $requests requests: g.db ${b[0]} -> ${a[0]} bytes, g.db-wal ${b[2]} -> ${a[2]} bytes"
         [[ ${a[0]} != - && ${b[0]} != - ]] && DB_GROWTH[$scenario]=$((a[0] - b[0]))
     fi
@@ -367,6 +420,22 @@ prepare_scenario() {
             BENCH_INTROSPECT_TOKEN="$(<"$TMP/opaque.token")"
             export BENCH_INTROSPECT_TOKEN BENCH_INTROSPECT_CREDENTIALS="$INTROSPECT_BASIC"
             ;;
+        client_credentials_private_key_jwt)
+            # Every assertion is single-use: enough fresh ones for this wrk run, at
+            # 1.5 x the client_secret_basic rate of this run (private_key_jwt does
+            # all that it does, and more), or at ASSERTION_RATE, bounded.
+            local seconds rate count
+            seconds="$(duration_seconds "$([[ $which == warmup ]] && echo "$WARMUP" || echo "$DURATION")")"
+            rate="${RPS[client_credentials_basic]:-}"
+            rate="$(awk -v r="${rate:-0}" -v d="$ASSERTION_RATE" 'BEGIN { printf "%.0f", (r > 0 ? 1.5 * r : d) }')"
+            count=$((rate * seconds + 2 * CONNECTIONS))
+            ((count <= ASSERTIONS_MAX)) || count=$ASSERTIONS_MAX
+            rm -f "$TMP"/assertions-warmup.txt "$TMP"/assertions-run.txt
+            info="$(sign_assertions "$count" "$TMP/assertions-$which.txt")" || die "gatehouse-bench-assertions sign failed"
+            read -r count width info <<<"$info"
+            log "$scenario: $count assertions of $width bytes signed in $info s (for ${rate}/s over ${seconds} s), before the $which"
+            export BENCH_ASSERTIONS="$TMP/assertions-$which.txt"
+            ;;
     esac
 }
 export BENCH_THREADS="$THREADS"
@@ -385,6 +454,7 @@ bench_scenario() {
     fi
     prepare_scenario "$scenario" run
     [[ $scenario == refresh ]] && ROWS_BEFORE[$scenario]="$(token_rows)"
+    [[ $scenario == client_credentials_private_key_jwt ]] && ROWS_BEFORE[$scenario]="$(replay_rows)"
     log "$scenario: wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
     [[ $url == "$URL/" ]] && db_before="$(db_snapshot)"
     stat_before="$(head -n1 /proc/stat)"
@@ -426,6 +496,7 @@ bench_scenario() {
         esac
     done
     RPS[$scenario]="$rps"
+    REQUESTS[$scenario]="$requests"
     P99[$scenario]="$p99"
     NON2XX[$scenario]="$non2xx"
     SOCKET_ERRORS[$scenario]="$sock"
@@ -437,6 +508,7 @@ bench_scenario() {
         fi
         db_activity "$scenario" "$db_before" "$(db_snapshot)" "$requests"
     fi
+    [[ $scenario == client_credentials_private_key_jwt ]] && ROWS_AFTER[$scenario]="$(replay_rows)"
     if [[ $scenario == refresh ]]; then
         ROWS_AFTER[$scenario]="$(token_rows)"
         mapfile -t REFRESH_FAILURES < <(sed -n 's/^BENCH_FAILURE //p' "$TMP/wrk-$scenario.txt")
@@ -476,6 +548,7 @@ for s in "${SCENARIOS[@]}"; do
     case "$s" in
         client_credentials_basic) bench_scenario "$s" token_basic.lua "$URL/" "$SERVER_PID" ;;
         client_credentials_post) bench_scenario "$s" token_post.lua "$URL/" "$SERVER_PID" ;;
+        client_credentials_private_key_jwt) bench_scenario "$s" token_private_key_jwt.lua "$URL/" "$SERVER_PID" ;;
         jwks) bench_scenario "$s" jwks.lua "$URL/" "$SERVER_PID" ;;
         healthz) bench_scenario "$s" healthz.lua "$URL/" "$SERVER_PID" ;;
         ceiling) bench_scenario "$s" token_basic.lua "http://$CEILING_ADDR/" "$CEILING_PID" ;;
@@ -493,6 +566,7 @@ SERVER_WARNING_COUNT=0
 [[ -n $SERVER_WARNINGS ]] && SERVER_WARNING_COUNT=$(wc -l <<<"$SERVER_WARNINGS")
 
 SUMMARY=()
+FAILED_EARLY=()
 ratio_line() {
     local scenario="$1"
     awk -v a="${RPS[$scenario]}" -v c="${RPS[ceiling]}" -v s="$scenario" \
@@ -508,6 +582,30 @@ for s in "${CC_RUN[@]}"; do
         printf "%s: %.0f tokens/s (target >= 20000: %s), p99 %.2f ms (target <= 5: %s)", s, r,
             (r >= 20000 ? "met" : "NOT met"), p, (p <= 5 ? "met" : "NOT met") }')")
 done
+if [[ $PKJWT == 1 ]]; then
+    s=client_credentials_private_key_jwt
+    line="$(awk -v r="${RPS[$s]}" -v p="${P99[$s]}" -v b="${RPS[client_credentials_basic]:-}" \
+        -v c="${RPS[ceiling]:-}" 'BEGIN {
+        printf "%s: %.0f tokens/s, p99 %.2f ms (target <= 10: %s)", "client_credentials_private_key_jwt", r, p, (p <= 10 ? "met" : "NOT met")
+        if (b != "") printf "; / client_credentials_basic = %.3f (target >= 0.5: %s)", r / b, (r / b >= 0.5 ? "met" : "NOT met")
+        if (c != "") printf "; / ceiling = %.3f", r / c }')"
+    SUMMARY+=("$line")
+    # Every answered assertion must have its replay record: the rows added during
+    # the measured run, against the 2xx answers wrk read (the server may also have
+    # recorded assertions whose answers wrk did not wait for when it stopped).
+    answered=$((REQUESTS[$s] - NON2XX[$s]))
+    added=$((ROWS_AFTER[$s] - ROWS_BEFORE[$s]))
+    SUMMARY+=("$(awk -v a="$answered" -v n="$added" -v x="${DB_COMMITS[$s]:-}" -v f="${DB_FLUSHES[$s]:-}" \
+        -v taken="${EXTRA[$s.taken]}" -v made="${EXTRA[$s.assertions]}" 'BEGIN {
+        printf "private_key_jwt replay records: used_jtis +%d rows in the measured run for %d answered requests (%s); " \
+            "%d of %d assertions taken by wrk", n, a, (n >= a ? "every answer has its record" : "RECORDS MISSING"), taken, made
+        if (x != "" && x > 0) printf ", %.1f assertions per commit", n / x
+        if (f != "" && f > 0) printf ", %.1f assertions per disk flush", n / f }')")
+    [[ $added -ge $answered ]] \
+        || FAILED_EARLY+=("$s: $answered answers but only $added replay records written")
+    [[ ${EXTRA[$s.exhausted]:-0} -eq 0 ]] \
+        || FAILED_EARLY+=("$s: a wrk thread ran out of assertions and stopped early ($((EXTRA[$s.exhausted])) requests): req/s are low; raise ASSERTIONS_MAX or ASSERTION_RATE")
+fi
 if wanted refresh; then
     # Rotations: 200 answers that carried a new refresh token, which went back
     # into the queue. Every other answer broke a chain.
@@ -524,7 +622,7 @@ for s in introspect_jwt introspect_opaque; do
     SUMMARY+=("$(awk -v r="${RPS[$s]}" -v p="${P99[$s]}" -v s="$s" 'BEGIN {
         printf "%s: %.0f introspections/s (target >= 20000: %s), p99 %.2f ms", s, r, (r >= 20000 ? "met" : "NOT met"), p }')")
 done
-FAILED=()
+FAILED=("${FAILED_EARLY[@]}")
 for s in "${!NON2XX[@]}"; do
     [[ ${NON2XX[$s]} -eq 0 ]] || FAILED+=("$s: ${NON2XX[$s]} responses with status >= 400")
     [[ ${SOCKET_ERRORS[$s]} -eq 0 ]] || FAILED+=("$s: ${SOCKET_ERRORS[$s]} socket errors (connect/read/write/timeout)")
@@ -595,6 +693,7 @@ MEMORY="$(free -h | awk '/^Mem:/ { print $2 }')"
     echo "- other load: ${BUSY_BEFORE}% CPU busy in the second before the first scenario"
     echo "- token: $TOKEN_INFO"
     [[ $CEILING == 1 ]] && echo "- ceiling: bare axum endpoint, form parse + ES256 sign (aws-lc-rs), same JWT header and claims: $CEILING_INFO"
+    [[ $PKJWT == 1 ]] && echo "- private_key_jwt: $PKJWT_INFO; made before each wrk run, outside the measured window, and each sent once"
     echo "- durability: $DURABILITY"
     [[ ${#GRANT_INFO[@]} -eq 0 ]] || printf -- '- %s\n' "${GRANT_INFO[@]}"
     wanted refresh && echo "- refresh chains: before each wrk run (warm-up and measured), $((CONNECTIONS + THREADS)) fresh password logins: one rotation chain per connection, and a spare per thread"
