@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Scope, SecretHash, UnixTime};
+use crate::{AuthSettings, Scope, SecretHash, UnixTime};
 
 /// A client identifier. RFC 6749 appendix A.1: `client-id = *VSCHAR` (printable ASCII
 /// and space); gatehouse also requires 1 to 255 characters. Checking this before any
@@ -189,6 +189,9 @@ pub struct Client {
     pub token_format: TokenFormat,
     /// Whether it may introspect any token (a resource server).
     pub can_introspect: bool,
+    /// How it authenticates (a secret, a key, a certificate), and what its tokens
+    /// are bound to.
+    pub auth: AuthSettings,
     /// Whether it registered itself (RFC 7591) rather than being made by an
     /// operator: such a client never gets a `gatehouse:*` scope.
     pub registered: bool,

@@ -33,6 +33,9 @@ pub struct AccessTokenClaims {
     /// The user's name, for user tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// What the token is bound to (RFC 8705 §3.1, RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::Confirmation>,
 }
 
 impl AccessTokenClaims {

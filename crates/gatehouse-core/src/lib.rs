@@ -20,8 +20,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod assertion;
+pub mod authn;
 pub mod client;
+pub mod client_jwks;
 pub mod clock;
+mod dn;
 mod ecdsa;
 pub mod error;
 pub mod grant;
@@ -38,6 +41,8 @@ pub mod store;
 pub mod tokens;
 pub mod user;
 
+pub use authn::{AuthContext, AuthMethod, AuthSettings, ClientKeys, Confirmation, PresentedCertificate};
+pub use client_jwks::ClientKeySet;
 pub use client::{Client, ClientId, GrantType, GrantTypes, PreviousSecret, TokenFormat};
 pub use clock::{Clock, FixedClock, SystemClock, UnixTime};
 pub use error::{OAuthError, StoreError};

@@ -220,9 +220,21 @@ pub trait TokenStore: Send + Sync {
     async fn purge_expired(&self, now: UnixTime, batch: i64) -> Result<u64, StoreError>;
 }
 
+/// Single-use values of every node: client assertion `jti`s (RFC 7523 §3, item 7) and,
+/// later, DPoP proof `jti`s. A record is kept until the value could no longer be
+/// accepted anyway, then [`TokenStore::purge_expired`] deletes it.
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Records `digest` (a SHA-256 over the value and what it belongs to) as used until
+    /// `expires_at`, durably, before returning. `true` if this was its first use;
+    /// `false` if it was recorded before (by any node), however close together the
+    /// two uses. Concurrent calls are group-committed: many records per fsync.
+    async fn first_use(&self, digest: &[u8; 32], expires_at: UnixTime) -> Result<bool, StoreError>;
+}
+
 /// Everything the server and the admin commands need from the database.
 #[async_trait]
-pub trait Store: ClientStore + KeyStore + ChangeFeed + UserStore + TokenStore {
+pub trait Store: ClientStore + KeyStore + ChangeFeed + UserStore + TokenStore + ReplayStore {
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -151,6 +151,8 @@ pub struct NewOpaqueToken {
     pub issued_at: UnixTime,
     /// Expiry.
     pub expires_at: UnixTime,
+    /// What it is bound to (`cnf`), if anything.
+    pub cnf: Option<crate::Confirmation>,
 }
 
 /// What the store knows of a login when a refresh token is presented.

@@ -115,6 +115,7 @@ impl Server {
             clients: clients.clone(),
             users: store.clone(),
             tokens: store.clone(),
+            replays: store.clone(),
         };
         let client_keys = FetchedClientKeys::new(settings.allow_insecure_jwks_uri).map_err(ServeError::Failed)?;
         let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng.clone())
@@ -128,7 +129,8 @@ impl Server {
             clock.clone(),
             rng.clone(),
             crate::manage::Hashing::Gate(tokens.slow_hash_gate().clone()),
-        );
+        )
+        .with_allow_insecure_jwks_uri(settings.allow_insecure_jwks_uri);
         let metrics = telemetry::metrics_handle();
         let state = AppState::new(Shared {
             manager,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::store::{ClientLookup, ClientStore, RotationDecision, TokenStore, UserStore};
+use crate::store::{ClientLookup, ClientStore, ReplayStore, RotationDecision, TokenStore, UserStore};
 use crate::tokens::{
     HolderState, JwtState, LoginRecord, LoginState, LoginUser, NewFamily, NewOpaqueToken, NewRefreshToken,
     OpaqueView, RefreshState, RefreshView, Rotation, RotationStep, TokenDigest, UserHolder, LOGIN_GRACE_SECS,
@@ -41,6 +41,8 @@ struct State {
     refresh: HashMap<TokenDigest, Refresh>,
     opaque: HashMap<TokenDigest, Opaque>,
     revoked_jtis: HashMap<String, UnixTime>,
+    /// Used assertion and proof `jti`s, by digest, with when they may go.
+    replays: HashMap<[u8; 32], UnixTime>,
     /// Revocation marks by kind (`client`, `user`) and id.
     marks: HashMap<(&'static str, String), UnixTime>,
 }
@@ -467,7 +469,20 @@ impl TokenStore for Memory {
         Ok(purge(&mut s.refresh, batch, |t| t.row.expires_at < now)
             + purge(&mut s.opaque, batch, |t| t.row.expires_at < now)
             + purge(&mut s.revoked_jtis, batch, |expires_at| *expires_at < now)
+            + purge(&mut s.replays, batch, |expires_at| *expires_at < now)
             + purge(&mut s.families, batch, |f| f.expires_at < now - LOGIN_GRACE_SECS))
+    }
+}
+
+#[async_trait]
+impl ReplayStore for Memory {
+    async fn first_use(&self, digest: &[u8; 32], expires_at: UnixTime) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        if s.replays.contains_key(digest) {
+            return Ok(false);
+        }
+        s.replays.insert(*digest, expires_at);
+        Ok(true)
     }
 }
 

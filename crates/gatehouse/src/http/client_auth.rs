@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_core::{Client, ClientAuth, OAuthError};
+use gatehouse_core::{AuthContext, Client, ClientAuth, OAuthError};
 use tokio::time::Instant;
 
 use super::AppState;
@@ -50,9 +50,10 @@ pub fn admit_address(state: &AppState, peer: Option<IpAddr>) -> Result<(), Refus
 pub async fn authenticate(
     state: &AppState,
     auth: &ClientAuth,
+    context: &AuthContext,
     started: Instant,
 ) -> Result<Arc<Client>, Refusal> {
-    let client = match state.tokens.authenticate(auth).await {
+    let client = match state.tokens.authenticate(auth, context).await {
         Ok(client) => client,
         Err(err) => {
             if matches!(err, OAuthError::InvalidClient { .. }) {
