@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gatehouse_core::{Client, ClientAuth, IntrospectionRequest, RevocationRequest};
+use gatehouse_core::{AuthContext, Client, ClientAuth, IntrospectionRequest, RevocationRequest};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -43,8 +43,11 @@ pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) ->
     admit("revoke", &state, &request)?;
     let params = std::mem::take(&mut request.params);
     let parsed = RevocationRequest::parse(params, request.authorization())?;
-    let client = match &parsed.client_auth {
-        Some(auth) => Some(authenticate("revoke", &state, &request, auth, started).await?),
+    let context = request.auth_context(&state.tokens.config().issuer);
+    // A client_id alone, without the certificate that would authenticate it, is a
+    // holder giving up its token (RFC 7009 §2.1), as it was before certificates.
+    let client = match parsed.authentication(&context) {
+        Some(auth) => Some(authenticate("revoke", &state, &request, auth, &context, started).await?),
         None => None,
     };
     let client = client.as_deref();
@@ -82,7 +85,16 @@ pub async fn introspect(
     admit("introspect", &state, &request)?;
     let params = std::mem::take(&mut request.params);
     let parsed = IntrospectionRequest::parse(params, request.authorization())?;
-    let client = authenticate("introspect", &state, &request, &parsed.client_auth, started).await?;
+    let context = request.auth_context(&state.tokens.config().issuer);
+    let client = authenticate(
+        "introspect",
+        &state,
+        &request,
+        &parsed.client_auth,
+        &context,
+        started,
+    )
+    .await?;
     let answer = state
         .tokens
         .introspect_as(&client, parsed)
@@ -102,10 +114,10 @@ async fn authenticate(
     state: &AppState,
     request: &OAuthRequest,
     auth: &ClientAuth,
+    context: &AuthContext,
     started: Instant,
 ) -> Result<Arc<Client>, ApiError> {
-    let context = request.auth_context(&state.tokens.config().issuer);
-    client_auth::authenticate(state, auth, &context, started)
+    client_auth::authenticate(state, auth, context, started)
         .await
         .map_err(|refusal| refused(endpoint, request, refusal))
 }

@@ -97,6 +97,16 @@ backend_tests! {
             !server.is_active(&client, &service).await,
             "a revoked client_credentials JWT is active"
         );
+
+        // RFC 7009 §2.1: a client that cannot authenticate sends its client_id;
+        // without a certificate that authenticates nobody, and the holder revokes.
+        let service = server.access_token(&client).await;
+        let named = [("token", service.as_str()), ("client_id", client.id.as_str())];
+        assert_revoked(&server.revoke(None, &named).await);
+        assert!(
+            !server.is_active(&client, &service).await,
+            "a JWT revoked with a bare client_id is active"
+        );
     }
 
     /// Revoking an access token (JWT or opaque) revokes that token only; a
