@@ -384,7 +384,7 @@ settings! {
     /// By default a `jwks_uri` must be `https://` and resolve to public addresses only.
     /// The flag alone means `true`.
     allow_insecure_jwks_uri: bool = default "false",
-        parse boolean, value "BOOL", on Serve, switch;
+        parse boolean, value "BOOL", on EveryTuning, switch;
 
     /// How log lines are written: `text`, or `json` (one JSON object a line, fields
     /// flattened).

@@ -420,7 +420,8 @@ async fn each_command_lists_only_its_own_settings() {
         ] {
             assert!(!text.contains(flag), "{command:?} lists {flag}:\n{text}");
         }
-        assert!(text.lines().count() < 70, "{command:?}:\n{text}");
+        // Far under serve's page: the settings of serve are not repeated here.
+        assert!(text.lines().count() < 100, "{command:?}:\n{text}");
     }
     let create = help(&["client", "create", "--help"]).await;
     assert!(!create.contains("--master-key"), "{create}");
