@@ -32,13 +32,15 @@ struct Cert {
     key_pem: String,
     der: Vec<u8>,
     key: KeyPair,
+    /// The intermediate CAs' certificates (PEM) sent after this one.
+    chain_pem: String,
 }
 
 impl Cert {
-    /// The reqwest identity presenting this certificate.
+    /// The reqwest identity presenting this certificate (and its chain).
     fn identity(&self) -> reqwest::Identity {
-        reqwest::Identity::from_pem(format!("{}{}", self.key_pem, self.cert_pem).as_bytes())
-            .expect("identity PEM")
+        let pem = format!("{}{}{}", self.key_pem, self.cert_pem, self.chain_pem);
+        reqwest::Identity::from_pem(pem.as_bytes()).expect("identity PEM")
     }
 
     /// `x5t#S256` (RFC 8705 §3.1): base64url of the SHA-256 of the DER.
@@ -97,41 +99,71 @@ fn subject(cn: &str) -> DistinguishedName {
 struct Ca {
     issuer: Issuer<'static, KeyPair>,
     cert_pem: String,
+    /// For an intermediate: the PEM of the CAs between it and the root, itself first.
+    chain_pem: String,
+}
+
+/// The parameters of a CA certificate named `name`.
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    params.distinguished_name = dn;
+    params
 }
 
 impl Ca {
     fn new(name: &str) -> Ca {
         let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, name);
-        params.distinguished_name = dn;
+        let params = ca_params(name);
         let cert = params.self_signed(&key).expect("CA certificate");
         Ca {
             issuer: Issuer::new(params, key),
             cert_pem: cert.pem(),
+            chain_pem: String::new(),
+        }
+    }
+
+    /// An intermediate CA signed by this one.
+    fn intermediate(&self, name: &str) -> Ca {
+        let key = KeyPair::generate().expect("key");
+        let params = ca_params(name);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("intermediate CA certificate");
+        Ca {
+            issuer: Issuer::new(params, key),
+            cert_pem: cert.pem(),
+            chain_pem: format!("{}{}", cert.pem(), self.chain_pem),
         }
     }
 
     /// A client certificate with subject `CN=cn,O=Example Corp,C=DE`, signed by this CA.
     fn client(&self, cn: &str) -> Cert {
+        self.client_with(cn, |_| {})
+    }
+
+    /// [`Ca::client`] with `change` made to the certificate's parameters first.
+    fn client_with(&self, cn: &str, change: impl FnOnce(&mut CertificateParams)) -> Cert {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name = subject(cn);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        change(&mut params);
         let cert = params.signed_by(&key, &self.issuer).expect("client certificate");
         Cert {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             der: cert.der().to_vec(),
             key,
+            chain_pem: self.chain_pem.clone(),
         }
     }
 }
@@ -148,6 +180,7 @@ fn self_signed(cn: &str) -> Cert {
         key_pem: key.serialize_pem(),
         der: cert.der().to_vec(),
         key,
+        chain_pem: String::new(),
     }
 }
 
@@ -398,6 +431,75 @@ backend_tests! {
         assert_eq!(jose::decode(&token).claims["cnf"], cnf, "the secret client's bound JWT");
         let reply = post(&pki.client(None), &format!("{base}/oauth/token"), &[("grant_type", "client_credentials")], &[("authorization", &basic)]).await;
         assert_oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", "a bound secret client without a certificate");
+    }
+
+    /// A certificate counts as the CA's only if it chains to it (through an
+    /// intermediate the client sends), is valid now and allows client
+    /// authentication (docs/configuration.md, tls_client_ca).
+    async fn a_certificate_counts_if_it_chains_is_valid_now_and_allows_client_authentication(backend) {
+        let db = TestDb::new(backend).await;
+        let pki = Pki::new(db.dir());
+        let id = tls_client(&db, "svc", SUBJECT_DN, &[]).await;
+        let server = db.start(&pki.server_args()).await;
+        let base = https_url(&server, "");
+
+        let intermediate = pki.ca.intermediate("Issuing CA");
+        let chained = intermediate.client("svc-1");
+        token_of(&cert_token(&pki.client(Some(&chained)), &base, &id).await, &id, "a certificate of an intermediate, sent with it");
+        let mut unchained = intermediate.client("svc-1");
+        unchained.chain_pem.clear();
+        assert_invalid_client(&cert_token(&pki.client(Some(&unchained)), &base, &id).await, "a certificate of an intermediate, sent without it");
+
+        let expired = pki.ca.client_with("svc-1", |p| {
+            p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        });
+        assert_invalid_client(&cert_token(&pki.client(Some(&expired)), &base, &id).await, "an expired certificate");
+        let future = pki.ca.client_with("svc-1", |p| {
+            p.not_before = rcgen::date_time_ymd(2090, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2091, 1, 1);
+        });
+        assert_invalid_client(&cert_token(&pki.client(Some(&future)), &base, &id).await, "a certificate not yet valid");
+        let server_only = pki.ca.client_with("svc-1", |p| {
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        });
+        assert_invalid_client(&cert_token(&pki.client(Some(&server_only)), &base, &id).await, "a certificate for servers only");
+        // The plain client certificate of the CA, after all those refusals.
+        let good = pki.ca.client("svc-1");
+        token_of(&cert_token(&pki.client(Some(&good)), &base, &id).await, &id, "the CA's plain client certificate");
+    }
+
+    /// A bound client's refresh: the new access token is bound to the
+    /// certificate of the refresh request, and a refresh without one is refused.
+    async fn a_refresh_binds_to_the_refresh_requests_certificate(backend) {
+        let db = TestDb::new(backend).await;
+        let pki = Pki::new(db.dir());
+        let client = db
+            .create_client("app", &["--scope", "read", "--grant-types", "password,refresh_token", "--bound-tokens"])
+            .await;
+        let user = db.create_user("alice", PASSWORD, Some("read")).await;
+        let server = db.start(&pki.server_args()).await;
+        let url = https_url(&server, "/oauth/token");
+        let basic = basic_authorization(&client.id, &client.secret);
+        let (first, second) = (pki.ca.client("svc-1"), pki.other_ca.client("svc-2"));
+
+        let login = [("grant_type", "password"), ("username", user.username.as_str()), ("password", PASSWORD)];
+        let reply = post(&pki.client(Some(&first)), &url, &login, &[("authorization", &basic)]).await;
+        let access = token_of(&reply, &client.id, "login with a certificate");
+        assert_eq!(jose::decode(&access).claims["cnf"], json!({"x5t#S256": first.thumbprint()}));
+        let refresh = reply.refresh_token();
+
+        let params = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let reply = post(&pki.client(Some(&second)), &url, &params, &[("authorization", &basic)]).await;
+        let access = token_of(&reply, &client.id, "refresh with another certificate");
+        assert_eq!(jose::decode(&access).claims["cnf"], json!({"x5t#S256": second.thumbprint()}), "bound to the refresh request's certificate");
+        let refresh = reply.refresh_token();
+
+        let params = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let reply = post(&pki.client(None), &url, &params, &[("authorization", &basic)]).await;
+        assert_oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", "a bound client's refresh without a certificate");
+        let reply = post(&pki.client(None), &url, &login, &[("authorization", &basic)]).await;
+        assert_oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", "a bound client's login without a certificate");
     }
 
     /// Behind a TLS-terminating proxy: the certificate in `X-Client-Cert`

@@ -655,6 +655,18 @@ backend_tests! {
             .await;
         assert_invalid_client(&reply, "a secret client with its client_id alone");
 
+        // Each refusal reads as that of a client that does not exist: nothing
+        // tells an attacker which method a client uses.
+        let unknown = server.token_form(&ClientAuth::basic("no-such-client", &guessed), &grant).await;
+        let key_with_basic = server.token_form(&ClientAuth::basic(&id, &guessed), &grant).await;
+        assert_eq!(key_with_basic.body, unknown.body, "a key client with Basic vs an unknown client");
+        assert_eq!(key_with_basic.header("www-authenticate"), unknown.header("www-authenticate"));
+        let unknown = token_with(&server, "/oauth/token", &stranger.sign(&claims("no-such-client", &issuer))).await;
+        let secret_with_assertion =
+            token_with(&server, "/oauth/token", &stranger.sign(&claims(&secret_client.id, &issuer))).await;
+        assert_eq!(secret_with_assertion.status, unknown.status);
+        assert_eq!(secret_with_assertion.body, unknown.body, "a secret client with an assertion vs an unknown client");
+
         // Both still work their own way.
         server.access_token(&secret_client).await;
         let reply = server.token_form(&secret_client.post(), &grant).await;
@@ -781,6 +793,189 @@ backend_tests! {
         assert_eq!(db.connect().await.count("used_jtis").await, 1, "the refused replay wrote a record");
         server.stop().await;
     }
+
+    /// An ES256 signature (r, s) has a twin (r, n − s) that is just as valid
+    /// (RFC 7518 §3.4 asks for no particular one, and OpenSSL-based clients
+    /// send either): an assertion is accepted in either form, and once
+    /// accepted in one, its twin is a replay.
+    async fn es256_assertions_are_taken_with_either_s_once(backend) {
+        let db = TestDb::new(backend).await;
+        let key = TestKey::generate("ES256", Some("k1"));
+        let id = jwt_client(&db, "svc", &[&key], &[]).await;
+        let server = db.start(&[]).await;
+        let issuer = server.issuer().await;
+        for round in 0..4 {
+            let assertion = key.sign(&claims(&id, &issuer));
+            let twin = ecdsa_twin(&assertion);
+            let reply = token_with(&server, "/oauth/token", &twin).await;
+            assert_token_for(&reply, &id, &format!("round {round}: the (r, n - s) twin of an assertion"));
+            assert_invalid_client(&token_with(&server, "/oauth/token", &assertion).await, &format!("round {round}: the other twin after one was taken"));
+        }
+    }
+
+    /// A client takes the endpoint URLs from the metadata (RFC 8414) and uses
+    /// each as the `aud` of the assertions it sends there: with the default
+    /// issuer, and with an issuer that has a path (a server behind a proxy).
+    async fn the_metadatas_endpoint_urls_are_audiences(backend) {
+        let db = TestDb::new(backend).await;
+        let key = TestKey::generate("EdDSA", Some("e1"));
+        let id = jwt_client(&db, "svc", &[&key], &[]).await;
+        for args in [vec![], vec!["--issuer", "https://auth.example.com/tenant-a"]] {
+            let server = db.start(&args).await;
+            let metadata = server.get("/.well-known/oauth-authorization-server").await.json();
+            let url = |member: &str| json_str(&metadata, member);
+            let reply = token_with(&server, "/oauth/token", &key.sign(&claims(&id, &url("token_endpoint")))).await;
+            let token = assert_token_for(&reply, &id, &format!("{args:?}: aud = token_endpoint"));
+            let reply = post_with_assertion(
+                &server,
+                "/oauth/introspect",
+                &key.sign(&claims(&id, &url("introspection_endpoint"))),
+                &[("token", &token)],
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{args:?}: aud = introspection_endpoint: {reply:?}");
+            assert_eq!(reply.json()["active"], true, "{args:?}");
+            let reply = post_with_assertion(
+                &server,
+                "/oauth/revoke",
+                &key.sign(&claims(&id, &url("revocation_endpoint"))),
+                &[("token", &token)],
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{args:?}: aud = revocation_endpoint: {reply:?}");
+            let reply = token_with(&server, "/oauth/token", &key.sign(&claims(&id, &url("issuer")))).await;
+            assert_token_for(&reply, &id, &format!("{args:?}: aud = issuer"));
+        }
+    }
+
+    /// A replay record outlives the server: after a restart on the same
+    /// database the assertion is still refused.
+    async fn replay_records_survive_a_restart(backend) {
+        let db = TestDb::new(backend).await;
+        let key = TestKey::generate("ES256", Some("k1"));
+        let id = jwt_client(&db, "svc", &[&key], &[]).await;
+        let issuer = "http://gatehouse.test";
+        let server = db.start(&["--issuer", issuer]).await;
+        let assertion = key.sign(&claims(&id, issuer));
+        assert_token_for(&token_with(&server, "/oauth/token", &assertion).await, &id, "first use");
+        let stopped = server.stop_with("TERM").await;
+        assert!(stopped.status.success(), "{stopped:?}");
+        let server = db.start(&["--issuer", issuer]).await;
+        assert_invalid_client(&token_with(&server, "/oauth/token", &assertion).await, "the assertion after a restart");
+    }
+
+    /// With client authentication only the client's own tokens are revoked
+    /// (CONTRACT §4), and a client introspects only its own: an assertion of
+    /// one key client does neither to another's token (the answer of
+    /// revoke.rs for secret clients: 400 unauthorized_client).
+    async fn a_key_client_revokes_only_its_own_tokens(backend) {
+        let db = TestDb::new(backend).await;
+        let a_key = TestKey::generate("EdDSA", None);
+        let a = jwt_client(&db, "a", &[&a_key], &[]).await;
+        let b_key = TestKey::generate("EdDSA", None);
+        let b = jwt_client(&db, "b", &[&b_key], &[]).await;
+        let server = db.start(&[]).await;
+        let issuer = server.issuer().await;
+
+        let token = server_token(&server, &b_key, &b).await;
+        let reply = post_with_assertion(&server, "/oauth/revoke", &a_key.sign(&claims(&a, &issuer)), &[("token", &token)]).await;
+        assert_oauth_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client", "a revoking b's token");
+        let body = introspect_with(&server, &b_key, &b, "/oauth/introspect", &token).await;
+        assert_eq!(body["active"], true, "another client's assertion revoked b's token: {body}");
+        let body = introspect_with(&server, &a_key, &a, "/oauth/introspect", &token).await;
+        assert_eq!(body, json!({"active": false}), "a learns of b's token");
+    }
+
+    /// `client update --jwks-file` replaces the keys, and running servers
+    /// follow within 5 s (CONTRACT §3): the new key works, the old one stops.
+    /// Moved onto a secret method, the client has no secret until
+    /// `rotate-secret`, and its assertions stop.
+    async fn key_changes_reach_a_running_server(backend) {
+        let db = TestDb::new(backend).await;
+        let old = TestKey::generate("ES256", Some("old"));
+        let id = jwt_client(&db, "svc", &[&old], &[]).await;
+        let server = db.start(&[]).await;
+        let issuer = server.issuer().await;
+        let reply = token_with(&server, "/oauth/token", &old.sign(&claims(&id, &issuer))).await;
+        assert_token_for(&reply, &id, "the first key");
+
+        let new = TestKey::generate("EdDSA", Some("new"));
+        let path = db.dir().join("new.jwks.json");
+        std::fs::write(&path, jwks(&[&new]).to_string()).expect("write the JWK Set");
+        db.cli_json(&["client", "update", &id, "--jwks-file", path.to_str().expect("UTF-8")]).await;
+        eventually(PROPAGATION_DEADLINE, "the new key is taken", || async {
+            let reply = token_with(&server, "/oauth/token", &new.sign(&claims(&id, &issuer))).await;
+            if reply.status == StatusCode::OK { Ok(()) } else { Err(reply.body) }
+        })
+        .await;
+        let reply = token_with(&server, "/oauth/token", &old.sign(&claims(&id, &issuer))).await;
+        assert_invalid_client(&reply, "the replaced key");
+
+        db.cli_json(&["client", "update", &id, "--auth-method", "client_secret_basic"]).await;
+        let guessed = ClientAuth::basic(&id, &random_token(""));
+        eventually(PROPAGATION_DEADLINE, "assertions stop", || async {
+            let reply = token_with(&server, "/oauth/token", &new.sign(&claims(&id, &issuer))).await;
+            if reply.status == StatusCode::UNAUTHORIZED { Ok(()) } else { Err(reply.body) }
+        })
+        .await;
+        assert_invalid_client(&server.token_form(&guessed, &[("grant_type", "client_credentials")]).await, "a guessed secret");
+        let rotated = db.cli_json(&["client", "rotate-secret", &id]).await;
+        let client = TestClient { id: id.clone(), secret: json_str(&rotated, "client_secret"), created: rotated };
+        eventually(PROPAGATION_DEADLINE, "the new secret is taken", || async {
+            let reply = server.client_credentials(&client, &[]).await;
+            if reply.status == StatusCode::OK { Ok(()) } else { Err(reply.body) }
+        })
+        .await;
+    }
+
+    /// A client registered through RFC 7591 with `private_key_jwt` and a
+    /// `jwks` is handed no secret and authenticates with its key.
+    async fn a_registered_client_authenticates_with_its_key(backend) {
+        let db = TestDb::new(backend).await;
+        let key = TestKey::generate("PS256", Some("p1"));
+        let server = db.start(&["--registration", "open"]).await;
+        let issuer = server.issuer().await;
+        let metadata = json!({
+            "client_name": "registered",
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks(&[&key]),
+        });
+        let reply = server.post_raw("/oauth/register", Some(JSON), None, metadata.to_string()).await;
+        reply.assert_status(StatusCode::CREATED);
+        let created = reply.json();
+        assert!(created.get("client_secret").is_none_or(Value::is_null), "a key client was handed a secret: {created}");
+        assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt", "{created}");
+        let id = json_str(&created, "client_id");
+        let reply = token_with(&server, "/oauth/token", &key.sign(&claims(&id, &issuer))).await;
+        assert_token_for(&reply, &id, "a registered private_key_jwt client");
+        let reply = server.token_form(&ClientAuth::basic(&id, ""), &[("grant_type", "client_credentials")]).await;
+        assert_invalid_client(&reply, "the registered key client with Basic");
+    }
+}
+
+/// The order n of the P-256 group, big-endian (SEC 2 §2.4.2).
+const P256_ORDER: [u8; 32] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC,
+    0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+];
+
+/// An ES256 JWS with its signature (r, s) rewritten to (r, n − s).
+fn ecdsa_twin(jws: &str) -> String {
+    let (message, signature) = jws.rsplit_once('.').expect("JWS");
+    let mut bytes = BASE64URL.decode(signature).expect("base64url signature");
+    assert_eq!(bytes.len(), 64, "r and s, 32 bytes each");
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = i16::from(P256_ORDER[i]) - i16::from(bytes[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        bytes[32 + i] = d as u8;
+    }
+    assert_eq!(borrow, 0, "s < n");
+    format!("{message}.{}", BASE64URL.encode(bytes))
 }
 
 /// A client_credentials token of the key client `id`, by an assertion for the issuer.
