@@ -226,6 +226,10 @@ backend_tests! {
         let forged = format!("{head}.{}.{valid_signature}", b64(&duplicate));
         check(&token_with(&server, "/oauth/token", &forged).await, Expect::Client, "two sub members, a signature of other claims");
 
+        // Of all the assertions above only the one in a JSON body was taken, and
+        // only it left a replay record: nothing unauthenticated writes one.
+        assert_eq!(db.connect().await.count("used_jtis").await, 1, "replay records of refused assertions");
+
         // Still working, and nothing above was a 500.
         let token = server_token(&server, &key, &id).await;
         assert!(!token.is_empty());

@@ -77,6 +77,20 @@ impl Cert {
     }
 }
 
+/// A DER certificate as a PEM block.
+fn pem_block(der: &[u8]) -> String {
+    let text = BASE64.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).expect("ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
 fn sha256(data: &[u8]) -> Vec<u8> {
     let suite = rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256;
     let hash = suite.tls13().expect("a TLS 1.3 suite").common.hash_provider;
@@ -534,6 +548,14 @@ backend_tests! {
         assert_invalid_client(&token_with_header(&self_id, Some(self_signed("svc-1").escaped_pem())).await, "another self-signed certificate in the header");
         let foreign = pki.other_ca.client("svc-1");
         assert_invalid_client(&token_with_header(&tls, Some(foreign.escaped_pem())).await, "a certificate of another CA in the header");
+        // A chain in the header, leaf first (docs/configuration.md): through an intermediate.
+        let chained = pki.ca.intermediate("Issuing CA").client("svc-1");
+        let leaf_first = Cert { cert_pem: format!("{}{}", chained.cert_pem, chained.chain_pem), ..chained };
+        let reply = token_with_header(&tls, Some(leaf_first.escaped_pem())).await;
+        let token = token_of(&reply, &tls, "a chain through an intermediate in the header");
+        assert_eq!(jose::decode(&token).claims["cnf"], json!({"x5t#S256": leaf_first.thumbprint()}), "bound to the leaf");
+        let leaf_alone = Cert { cert_pem: pem_block(&leaf_first.der), chain_pem: String::new(), ..leaf_first };
+        assert_invalid_client(&token_with_header(&tls, Some(leaf_alone.escaped_pem())).await, "an intermediate's leaf without its chain in the header");
         assert_invalid_client(&token_with_header(&tls, None).await, "no header");
         // nginx sends an empty $ssl_client_escaped_cert when there is no certificate.
         assert_invalid_client(&token_with_header(&tls, Some(String::new())).await, "an empty header");

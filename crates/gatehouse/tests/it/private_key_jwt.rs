@@ -848,6 +848,36 @@ backend_tests! {
         }
     }
 
+    /// A key client uses every grant it has with assertions: a password login,
+    /// then refreshes. A refresh without the client's authentication is
+    /// refused and does not spend the refresh token.
+    async fn a_key_client_logs_users_in_and_refreshes(backend) {
+        let db = TestDb::new(backend).await;
+        let key = TestKey::generate("RS256", Some("r1"));
+        let id = jwt_client(&db, "app", &[&key], &["--scope", "read", "--grant-types", "password,refresh_token"]).await;
+        db.create_user("alice", PASSWORD, Some("read")).await;
+        let server = db.start(&[]).await;
+        let issuer = server.issuer().await;
+
+        let login = [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)];
+        let reply = post_with_assertion(&server, "/oauth/token", &key.sign(&claims(&id, &issuer)), &login).await;
+        assert_token_for(&reply, &id, "a password login with an assertion");
+        let refresh = reply.refresh_token();
+        let params = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let reply = post_with_assertion(&server, "/oauth/token", &key.sign(&claims(&id, &issuer)), &params).await;
+        assert_token_for(&reply, &id, "a refresh with an assertion");
+        let refresh = reply.refresh_token();
+
+        let params = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str()), ("client_id", id.as_str())];
+        let reply = server.post_form("/oauth/token", None, &params).await;
+        assert_invalid_client(&reply, "a refresh with the client_id alone");
+        let params = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let forged = TestKey::generate("RS256", Some("r1")).sign(&claims(&id, &issuer));
+        assert_invalid_client(&post_with_assertion(&server, "/oauth/token", &forged, &params).await, "a refresh with a forged assertion");
+        let reply = post_with_assertion(&server, "/oauth/token", &key.sign(&claims(&id, &issuer)), &params).await;
+        assert_token_for(&reply, &id, "the refresh token, not spent by the refused attempts");
+    }
+
     /// A replay record outlives the server: after a restart on the same
     /// database the assertion is still refused.
     async fn replay_records_survive_a_restart(backend) {
