@@ -564,6 +564,20 @@ backend_tests! {
             let reply = token_with_header(&tls, Some(garbage.to_string())).await;
             assert_oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", &format!("header {:?}", &garbage[..garbage.len().min(40)]));
         }
+        // A private key instead of a certificate, and the header twice: never a client.
+        let key_pem = cert.key_pem.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+        let reply = token_with_header(&tls, Some(key_pem)).await;
+        assert_oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", "a private key in the header");
+        let (first, second) = (cert.escaped_pem(), foreign.escaped_pem());
+        let params = [("grant_type", "client_credentials"), ("client_id", tls.as_str())];
+        for headers in [[("x-client-cert", &first), ("x-client-cert", &second)], [("x-client-cert", &second), ("x-client-cert", &first)]] {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let reply = post(&http, &format!("{base}/oauth/token"), &params, &headers).await;
+            assert!(
+                matches!(reply.status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED),
+                "two certificate headers, one of them good: {reply:?}"
+            );
+        }
 
         // The same header from an address that is not a trusted proxy is ignored.
         let mut distrusting = vec!["--trusted-proxies", "192.0.2.7"];
