@@ -527,6 +527,10 @@ backend_tests! {
                 let other = other.clone();
                 move |c: &mut Value| { c["iss"] = json!(other); c["sub"] = json!(other); }
             }), false),
+            ("exp 10 s past, within the 30 s skew", edit(move |c: &mut Value| c["exp"] = json!(now - 10)), true),
+            ("nbf 10 s ahead, within the skew", edit(move |c: &mut Value| c["nbf"] = json!(now + 10)), true),
+            ("iat 10 s ahead, within the skew", edit(move |c: &mut Value| c["iat"] = json!(now + 10)), true),
+            ("exp 60 minutes and 10 s ahead, within the skew", edit(move |c: &mut Value| c["exp"] = json!(now + 3610)), true),
             ("nbf 10 minutes ahead", edit(move |c: &mut Value| c["nbf"] = json!(now + 600)), false),
             ("iat 10 minutes ahead", edit(move |c: &mut Value| c["iat"] = json!(now + 600)), false),
         ];
@@ -718,7 +722,15 @@ backend_tests! {
         let db = TestDb::new(backend).await;
         let key = TestKey::generate("ES256", Some("k1"));
         let id = jwt_client(&db, "svc", &[&key], &[]).await;
-        let server = db.server().env("GATEHOUSE_LOG", "debug").start().await;
+        let routes = db.dir().join("get-route.toml");
+        std::fs::write(&routes, "[[routes]]\npath = \"/api/login\"\nendpoint = \"token\"\nmethods = [\"GET\"]\n")
+            .expect("write the route");
+        let server = db
+            .server()
+            .env("GATEHOUSE_LOG", "debug")
+            .args(&["--config", routes.to_str().expect("UTF-8")])
+            .start()
+            .await;
         let issuer = server.issuer().await;
         let mut assertions = Vec::new();
 
@@ -745,6 +757,22 @@ backend_tests! {
         bad_type.extend([("client_assertion_type", "urn:example:other"), ("client_assertion", odd.as_str())]);
         assert_invalid_client(&server.post_form("/oauth/token", None, &bad_type).await, "other assertion type");
         assertions.push(odd);
+        // In a URL: refused at the standard path, read by a GET route.
+        for (path, expected) in [("/oauth/token", StatusCode::BAD_REQUEST), ("/api/login", StatusCode::OK)] {
+            let in_url = key.sign(&claims(&id, &issuer));
+            let query = form_body(&[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", in_url.as_str()),
+            ]);
+            let reply = if expected == StatusCode::OK {
+                server.get(&format!("{path}?{query}")).await
+            } else {
+                server.post_raw(&format!("{path}?{query}"), Some(FORM), None, "").await
+            };
+            assert_eq!(reply.status, expected, "an assertion in the URL of {path}: {reply:?}");
+            assertions.push(in_url);
+        }
 
         let log = server.stop_with("TERM").await.logs;
         assert_log_holds_none(&log, &assertions);
