@@ -169,7 +169,11 @@ pub trait ClientKeys: Send + Sync {
     /// did not find in what this returned before: a fetched set may be refreshed for
     /// it (rate-limited). Errors are `invalid_client` with a description that names
     /// no internal detail.
-    async fn client_keys(&self, client: &Client, unknown_kid: Option<&str>) -> Result<Arc<ClientKeySet>, OAuthError>;
+    async fn client_keys(
+        &self,
+        client: &Client,
+        unknown_kid: Option<&str>,
+    ) -> Result<Arc<ClientKeySet>, OAuthError>;
 }
 
 /// Keys from a client's inline `jwks` only, parsed on every call: for tests and for
@@ -179,9 +183,16 @@ pub struct InlineKeysOnly;
 
 #[async_trait]
 impl ClientKeys for InlineKeysOnly {
-    async fn client_keys(&self, client: &Client, _unknown_kid: Option<&str>) -> Result<Arc<ClientKeySet>, OAuthError> {
+    async fn client_keys(
+        &self,
+        client: &Client,
+        _unknown_kid: Option<&str>,
+    ) -> Result<Arc<ClientKeySet>, OAuthError> {
         let Some(jwks) = client.auth.jwks.as_deref() else {
-            return Err(OAuthError::invalid_client("The client has no registered keys.", false));
+            return Err(OAuthError::invalid_client(
+                "The client has no registered keys.",
+                false,
+            ));
         };
         ClientKeySet::parse(jwks)
             .map(Arc::new)

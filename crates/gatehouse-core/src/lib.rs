@@ -42,8 +42,8 @@ pub mod tokens;
 pub mod user;
 
 pub use authn::{AuthContext, AuthMethod, AuthSettings, ClientKeys, Confirmation, PresentedCertificate};
-pub use client_jwks::ClientKeySet;
 pub use client::{Client, ClientId, GrantType, GrantTypes, PreviousSecret, TokenFormat};
+pub use client_jwks::ClientKeySet;
 pub use clock::{Clock, FixedClock, SystemClock, UnixTime};
 pub use error::{OAuthError, StoreError};
 pub use grant::GrantRequest;

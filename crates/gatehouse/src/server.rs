@@ -67,9 +67,11 @@ impl Server {
             None => None,
         };
         let tls = match &settings.tls {
-            Some(files) => Some(Arc::new(tls::Tls::new(files, client_ca.clone()).map_err(|e| match e {
-                tls::TlsError::File { key, problem } => ConfigError::new(key, problem),
-            })?)),
+            Some(files) => Some(Arc::new(tls::Tls::new(files, client_ca.clone()).map_err(
+                |e| match e {
+                    tls::TlsError::File { key, problem } => ConfigError::new(key, problem),
+                },
+            )?)),
             None => None,
         };
         let rng: Arc<dyn Random> = Arc::new(SystemRandom);
@@ -117,7 +119,8 @@ impl Server {
             tokens: store.clone(),
             replays: store.clone(),
         };
-        let client_keys = FetchedClientKeys::new(settings.allow_insecure_jwks_uri).map_err(ServeError::Failed)?;
+        let client_keys =
+            FetchedClientKeys::new(settings.allow_insecure_jwks_uri).map_err(ServeError::Failed)?;
         let tokens = TokenService::new(config, stores, keys.ring(), clock.clone(), rng.clone())
             .with_slow_hash_gate(SlowHashGate::new(
                 settings.protection.password_hash_concurrency as usize,
@@ -149,9 +152,11 @@ impl Server {
             protection: Protection::new(&settings.protection, clock.clone()),
             body_timeout: settings.limits.request_timeout,
             trusted_proxies: settings.trusted_proxies.clone(),
-            forwarded_certificates: settings.client_certificates.header.clone().map(|header| {
-                Forwarded::new(header, settings.trusted_proxies.clone(), client_ca.clone())
-            }),
+            forwarded_certificates: settings
+                .client_certificates
+                .header
+                .clone()
+                .map(|header| Forwarded::new(header, settings.trusted_proxies.clone(), client_ca.clone())),
         });
         let mut background = vec![
             tokio::spawn(crate::sync::follow_changes(

@@ -310,10 +310,15 @@ async fn an_es256_signature_is_taken_in_either_s_spelling() {
     let mut seen = (false, false);
     while seen != (true, true) {
         let assertion = key.sign(&good_claims("svc"));
-        let signature = URL_SAFE_NO_PAD.decode(assertion.rsplit('.').next().unwrap()).unwrap();
+        let signature = URL_SAFE_NO_PAD
+            .decode(assertion.rsplit('.').next().unwrap())
+            .unwrap();
         let high = crate::ecdsa::is_high_s(&signature);
         let auth = assertion_auth(&assertion, &[]).unwrap();
-        assert!(f.service.authenticate(&auth, &context()).await.is_ok(), "high s: {high}");
+        assert!(
+            f.service.authenticate(&auth, &context()).await.is_ok(),
+            "high s: {high}"
+        );
         if high {
             seen.0 = true;
         } else {
