@@ -268,7 +268,11 @@ backend_tests! {
         let key = TestKey::generate("ES256", Some("k1"));
         let uri = host.serve("/jwks", Canned::Jwks(jwks(&[&key]).to_string()));
         let id = uri_client(&db, "svc", &uri).await;
-        let server = db.start(&["--allow-insecure-jwks-uri"]).await;
+        // 100 requests on fresh connections from one address within a moment: more
+        // than the per-address connection cap lets in while the first round's close.
+        let server = db
+            .start(&["--allow-insecure-jwks-uri", "--max-connections-per-address", "0"])
+            .await;
         assert_token_for(&token_by(&server, &key, &id).await, &id, "the published key");
         assert_eq!(host.requests("/jwks"), 1);
 
