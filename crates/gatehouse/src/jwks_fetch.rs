@@ -47,7 +47,7 @@ const FRESH_FOR: Duration = Duration::from_secs(5 * 60);
 /// How long the last good copy serves while fetching it again fails.
 const STALE_FOR: Duration = Duration::from_secs(60 * 60);
 
-/// The shortest time between two fetches for an unknown `kid` (CONTRACT §9).
+/// The shortest time between two fetches for an unknown `kid` (docs/protocol.md, "Clients without shared secrets").
 const UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The shortest time between a failed fetch and the next: requests in between get

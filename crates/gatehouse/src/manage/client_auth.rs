@@ -1,4 +1,4 @@
-//! How a client authenticates (CONTRACT §9): the rules that tie its method to its
+//! How a client authenticates (docs/admin-api.md, RFC 7523, RFC 8705): the rules that tie its method to its
 //! keys, certificate subject and secret, checked once here for the command line, the
 //! admin API and registration.
 //!

@@ -3,7 +3,7 @@
 //! registration with its registration access token.
 //!
 //! What a registrant can get is deliberately less than what an operator can give:
-//! - any authentication method an operator can give (CONTRACT §9, with the same
+//! - any authentication method an operator can give (docs/admin-api.md, with the same
 //!   rules, [`super::client_auth`]): a generated secret, used by HTTP Basic or in the
 //!   body (`client_secret_basic`, `client_secret_post`), or keys (`jwks`, `jwks_uri`)
 //!   or a certificate (`tls_client_auth_subject_dn`, RFC 8705 §2.1.2), and

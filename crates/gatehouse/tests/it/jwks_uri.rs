@@ -1,4 +1,4 @@
-//! `private_key_jwt` clients whose keys are at a `jwks_uri` (CONTRACT §9): the keys
+//! `private_key_jwt` clients whose keys are at a `jwks_uri` (docs/security.md): the keys
 //! fetched once and cached, fetched again for an unknown `kid` at most once a minute
 //! however many requests ask at once, and every way a key host can misbehave (a
 //! huge, slow or non-JSON body, a redirect, an error) answered with a precise

@@ -204,7 +204,7 @@ backend_tests! {
         }
         assert!(problems.is_empty(), "{} cases answered otherwise:\n{}", problems.len(), problems.join("\n"));
 
-        // JSON bodies carry the same parameters (CONTRACT §4); an assertion
+        // JSON bodies carry the same parameters (docs/protocol.md); an assertion
         // that is not a string is a bad request body.
         let body = json!({"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": fresh()});
         let reply = server.post_raw("/oauth/token", Some(JSON), None, body.to_string()).await;

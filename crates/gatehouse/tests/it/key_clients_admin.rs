@@ -1,5 +1,5 @@
-//! Managing clients that authenticate with keys or certificates (CONTRACT §3, §8,
-//! §9): `client create --auth-method … --jwks-file/--jwks-uri/--tls-subject-dn
+//! Managing clients that authenticate with keys or certificates (docs/admin-api.md,
+//! docs/protocol.md): `client create --auth-method … --jwks-file/--jwks-uri/--tls-subject-dn
 //! --bound-tokens`, the admin API's `auth_method`, `jwks`, `jwks_uri`,
 //! `tls_subject_dn` and `bound_tokens` on POST, PATCH and GET, and registration
 //! (RFC 7591 §2, RFC 8705 §2.1.2) of such clients. Each method is made, shown and

@@ -1,5 +1,5 @@
-//! Mutual TLS client authentication and certificate-bound tokens (CONTRACT §9,
-//! RFC 8705), with certificates made here by rcgen: a CA and client
+//! Mutual TLS client authentication and certificate-bound tokens (RFC 8705;
+//! docs/protocol.md), with certificates made here by rcgen: a CA and client
 //! certificates it signs (with a subject DN), another CA, and self-signed
 //! certificates. The server serves HTTPS with `tls_client_ca`; the client is
 //! reqwest with an `Identity`. Behind a proxy, the certificate comes in the

@@ -1,4 +1,4 @@
-//! `private_key_jwt` (CONTRACT §9; RFC 7523 §2.2, RFC 7521 §4.2) as a client
+//! `private_key_jwt` (docs/protocol.md; RFC 7523 §2.2, RFC 7521 §4.2) as a client
 //! sees it: assertions built and signed by jwt-simple, a JOSE library
 //! independent of the server's, for each of ES256, EdDSA, RS256 and PS256, on
 //! the token, revocation and introspection endpoints and their `[[routes]]`;
@@ -30,7 +30,7 @@ use crate::jose;
 /// `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// The algorithms CONTRACT §9 names for assertions.
+/// The algorithms docs/protocol.md names for assertions.
 pub const ALGORITHMS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
 
 /// A client's key pair, of one of the four algorithms, with an optional `kid`.
@@ -923,7 +923,7 @@ backend_tests! {
     }
 
     /// With client authentication only the client's own tokens are revoked
-    /// (CONTRACT §4), and a client introspects only its own: an assertion of
+    /// (docs/protocol.md), and a client introspects only its own: an assertion of
     /// one key client does neither to another's token (the answer of
     /// revoke.rs for secret clients: 400 unauthorized_client).
     async fn a_key_client_revokes_only_its_own_tokens(backend) {
@@ -945,7 +945,7 @@ backend_tests! {
     }
 
     /// `client update --jwks-file` replaces the keys, and running servers
-    /// follow within 5 s (CONTRACT §3): the new key works, the old one stops.
+    /// follow within 5 s (docs/protocol.md, Commands): the new key works, the old one stops.
     /// Moved onto a secret method, the client has no secret until
     /// `rotate-secret`, and its assertions stop.
     async fn key_changes_reach_a_running_server(backend) {

@@ -1,5 +1,5 @@
 //! gatehouse-client without a shared secret, against the real server, and
-//! gatehouse-guard checking what it got (CONTRACT §9): the SDK signing
+//! gatehouse-guard checking what it got (docs/client.md, docs/guard.md): the SDK signing
 //! `private_key_jwt` assertions with keys jwt-simple made (ES256, EdDSA, RS256,
 //! PS256) for tokens, a login and its revocation; and the SDK over mutual TLS
 //! (`tls_client_auth`, and `private_key_jwt` on a connection with a
