@@ -73,6 +73,12 @@ impl ClientAuth {
         matches!(self, Self::Basic { .. })
     }
 
+    /// Whether a client assertion was sent, so that the audiences it may name are
+    /// worked out for it alone.
+    pub fn is_assertion(&self) -> bool {
+        matches!(self, Self::Assertion { .. })
+    }
+
     /// The client id presented, if any (for logs and metrics: ids are not secrets).
     pub fn client_id(&self) -> Option<&str> {
         match self {

@@ -43,7 +43,8 @@ pub async fn revoke(State(state): State<AppState>, mut request: OAuthRequest) ->
     admit("revoke", &state, &request)?;
     let params = std::mem::take(&mut request.params);
     let parsed = RevocationRequest::parse(params, request.authorization())?;
-    let context = request.auth_context(&state.tokens.config().issuer);
+    let assertion = parsed.client_auth.as_ref().is_some_and(ClientAuth::is_assertion);
+    let context = request.auth_context(&state.tokens.config().issuer, assertion);
     // A client_id alone, without the certificate that would authenticate it, is a
     // holder giving up its token (RFC 7009 §2.1), as it was before certificates.
     let client = match parsed.authentication(&context) {
@@ -85,7 +86,7 @@ pub async fn introspect(
     admit("introspect", &state, &request)?;
     let params = std::mem::take(&mut request.params);
     let parsed = IntrospectionRequest::parse(params, request.authorization())?;
-    let context = request.auth_context(&state.tokens.config().issuer);
+    let context = request.auth_context(&state.tokens.config().issuer, parsed.client_auth.is_assertion());
     let client = authenticate(
         "introspect",
         &state,

@@ -81,15 +81,21 @@ impl OAuthRequest {
     /// issuer, the URL of the endpoint the request was sent to (the issuer, less a
     /// trailing `/`, and the request's path), and the token endpoint's URL, which
     /// most client libraries use for every endpoint.
-    pub fn auth_context(&self, issuer: &str) -> AuthContext {
-        let issuer = issuer.trim_end_matches('/');
-        let mut audiences = vec![issuer.to_owned()];
-        for url in [
-            format!("{issuer}{}", self.path),
-            format!("{issuer}{}", super::TOKEN_PATH),
-        ] {
-            if !audiences.contains(&url) {
-                audiences.push(url);
+    ///
+    /// The audiences are made only for a request with an assertion (`assertion`):
+    /// a secret's request does not pay for three strings it never reads.
+    pub fn auth_context(&self, issuer: &str, assertion: bool) -> AuthContext {
+        let mut audiences = Vec::new();
+        if assertion {
+            let issuer = issuer.trim_end_matches('/');
+            audiences.push(issuer.to_owned());
+            for url in [
+                format!("{issuer}{}", self.path),
+                format!("{issuer}{}", super::TOKEN_PATH),
+            ] {
+                if !audiences.contains(&url) {
+                    audiences.push(url);
+                }
             }
         }
         AuthContext {

@@ -74,7 +74,7 @@ pub async fn token(
         },
         None => None,
     };
-    let context = request.auth_context(&state.tokens.config().issuer);
+    let context = request.auth_context(&state.tokens.config().issuer, parsed.client_auth.is_assertion());
     let client = match client_auth::authenticate(&state, &parsed.client_auth, &context, started).await {
         Ok(client) => client,
         Err(refusal) => {
